@@ -1,0 +1,152 @@
+"""One exception tree for the whole connector.
+
+Every error carries the exit code the contract gives it (see the README's exit-code table), the
+cause, and one sentence that tells the user how to fix it. Library errors (requests, PyJWT,
+cryptography, OSError) are translated into these once, at the boundary where they happen; only the
+CLI catches them and exits. Messages must never contain a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_UNHEALTHY",
+    "EXIT_USAGE",
+    "EXIT_DATA",
+    "EXIT_IO",
+    "EXIT_TEMPORARY",
+    "EXIT_ACCESS",
+    "EXIT_CONFIG",
+    "ConnectorError",
+    "ConfigError",
+    "AccessDenied",
+    "ConsentRequired",
+    "MonitorNotEnabled",
+    "TemporaryError",
+    "RateLimited",
+    "LockHeld",
+    "BadAnswer",
+    "CursorRejected",
+    "TokenRejected",
+    "OutputError",
+    "CheckpointError",
+]
+
+EXIT_OK = 0
+EXIT_UNHEALTHY = 1
+EXIT_USAGE = 2
+EXIT_DATA = 65  # EX_DATAERR
+EXIT_IO = 74  # EX_IOERR
+EXIT_TEMPORARY = 75  # EX_TEMPFAIL
+EXIT_ACCESS = 77  # EX_NOPERM
+EXIT_CONFIG = 78  # EX_CONFIG
+
+
+class ConnectorError(Exception):
+    """Root of every error the connector reports to the user."""
+
+    exit_code: int = 1
+    #: Whether the condition can heal outside the program (the network comes back, an admin grants
+    #: consent); `run --follow` keeps retrying those instead of exiting.
+    heals_outside: bool = False
+
+    def __init__(self, cause: str, fix: str = "", *, trace_token: Optional[str] = None) -> None:
+        self.cause = cause
+        self.fix = fix
+        self.trace_token = trace_token
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        """The one stderr line: cause, fix, and DocuSign's trace token when there is one."""
+        text = self.cause.rstrip(".")
+        if self.fix:
+            text += ". " + self.fix.rstrip(".")
+        if self.trace_token:
+            text += f" (X-DocuSign-TraceToken {self.trace_token})"
+        return text + "."
+
+
+class ConfigError(ConnectorError):
+    """A setting is missing or malformed, or the key file is unusable. Exit 78."""
+
+    exit_code = EXIT_CONFIG
+
+
+class AccessDenied(ConnectorError):
+    """DocuSign refused access: invalid grant, unknown user or key, Monitor not enabled. Exit 77."""
+
+    exit_code = EXIT_ACCESS
+
+
+class ConsentRequired(AccessDenied):
+    """Consent not yet granted; heals once an admin opens the consent URL."""
+
+    heals_outside = True
+
+
+class MonitorNotEnabled(AccessDenied):
+    """403 from Monitor: not enabled or licensed, or the admin belongs to several organizations."""
+
+    heals_outside = True
+
+
+class TokenRejected(ConnectorError):
+    """A 401 from Monitor: the access token expired or was revoked. Handled by re-minting once."""
+
+    exit_code = EXIT_ACCESS
+
+
+class TemporaryError(ConnectorError):
+    """DocuSign unreachable, 5xx, timeouts: retried, then exit 75."""
+
+    exit_code = EXIT_TEMPORARY
+    heals_outside = True
+
+    def __init__(
+        self,
+        cause: str,
+        fix: str = "",
+        *,
+        trace_token: Optional[str] = None,
+        retry_after_s: Optional[float] = None,
+    ) -> None:
+        super().__init__(cause, fix, trace_token=trace_token)
+        #: How long the server asked us to wait, when it said so.
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(TemporaryError):
+    """429 from DocuSign."""
+
+
+class LockHeld(ConnectorError):
+    """Another process holds the checkpoint's lock. Exit 75."""
+
+    exit_code = EXIT_TEMPORARY
+
+
+class BadAnswer(ConnectorError):
+    """DocuSign answered with data that cannot be read (after retries: exit 65)."""
+
+    exit_code = EXIT_DATA
+    heals_outside = True
+
+
+class CursorRejected(ConnectorError):
+    """The stored cursor was refused with a 400; the engine resumes from the saved time instead."""
+
+    exit_code = EXIT_DATA
+
+
+class OutputError(ConnectorError):
+    """stdout closed, or the forward receiver cannot take events. Exit 74."""
+
+    exit_code = EXIT_IO
+
+
+class CheckpointError(ConnectorError):
+    """The checkpoint or the token cache cannot be written. Exit 74."""
+
+    exit_code = EXIT_IO
