@@ -1,0 +1,225 @@
+"""Durable position: the checkpoint value, its JSON form, atomic saves and the one-process lock.
+
+The file is replaced, never edited: a temp file in the same directory is written, fsynced and
+renamed over the old one, then the directory is fsynced so the rename itself survives a power
+cut. A reader therefore sees either the old or the new checkpoint, never a mix. A file that does
+not parse is refused loudly (exit 78) rather than silently reset, because a reset means
+re-delivering or skipping up to seven days of events.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any, Mapping, Optional
+
+from .errors import CheckpointError, ConfigError, LockHeld
+
+__all__ = ["Checkpoint", "Health", "CheckpointStore", "VERSION"]
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Health:
+    """What `status` reads: when we last succeeded, what last went wrong, how much got through."""
+
+    last_success: Optional[str] = None
+    last_error: Optional[Mapping[str, Any]] = None
+    events_delivered: int = 0
+    last_sync: Optional[Mapping[str, Any]] = None
+    #: Set when a resume found the checkpoint older than DocuSign's retention window.
+    possible_gap: Optional[Mapping[str, Any]] = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    environment: str
+    user_id: str
+    monitor_api: str = "lens"
+    cursor: Optional[str] = None
+    #: The `timestamp` of the newest event delivered so far (DocuSign's own string).
+    newest_event_time: Optional[str] = None
+    #: eventId -> event timestamp, oldest first; see engine.prune_recent_ids for the bound.
+    recent_event_ids: Mapping[str, str] = field(default_factory=dict)
+    organization_id: Optional[str] = None
+    #: When the cursor was last saved (ISO, UTC): the age a resume is judged by.
+    updated_at: Optional[str] = None
+    health: Health = field(default_factory=Health)
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body = {"version": VERSION, **body}
+        return json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes, source: str) -> Checkpoint:
+        def corrupt(why: str) -> ConfigError:
+            return ConfigError(
+                f"checkpoint {source} is unreadable: {why}",
+                "restore it from a backup, or move it aside and set --backfill-start to the time "
+                "of the last delivered event (check your SIEM) before the next run",
+            )
+
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise corrupt(f"not valid JSON ({type(exc).__name__})") from None
+        if not isinstance(body, dict):
+            raise corrupt("not a JSON object")
+        version = body.pop("version", None)
+        if version != VERSION:
+            raise corrupt(f"format version {version!r}, this program reads version {VERSION}")
+        try:
+            health = Health(**(body.pop("health", None) or {}))
+            ids = body.pop("recent_event_ids", None) or {}
+            if not isinstance(ids, dict):
+                raise TypeError("recent_event_ids is not an object")
+            checkpoint = cls(**body, recent_event_ids=ids, health=health)
+        except TypeError as exc:
+            raise corrupt(str(exc)) from None
+        for name in ("environment", "user_id"):
+            if not isinstance(getattr(checkpoint, name), str):
+                raise corrupt(f"{name} missing")
+        if checkpoint.cursor is not None and not isinstance(checkpoint.cursor, str):
+            raise corrupt("cursor is not a string")
+        return checkpoint
+
+    def with_health(self, **changes: Any) -> Checkpoint:
+        return replace(self, health=replace(self.health, **changes))
+
+
+class CheckpointStore:
+    """Reads and atomically replaces one checkpoint file, under an exclusive lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._lock_file: Optional[IO[str]] = None
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        """Take the exclusive lock for this process's life.
+
+        flock is released by the kernel when the process dies, so a SIGKILLed holder never leaves
+        a stale lock behind; the holder's pid and host are written into the lock file only so a
+        second process can name it.
+        """
+        import fcntl
+
+        self._ensure_directory()
+        try:
+            handle = open(self.lock_path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise _io_error(f"cannot open lock file {self.lock_path}", exc) from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                handle.close()
+                raise _io_error(f"cannot lock {self.lock_path}", exc) from None
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise LockHeld(
+                f"checkpoint {self.path} is in use by {holder}",
+                "run one instance per checkpoint: stop the other one, or give this one its own "
+                "--checkpoint",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}\n")
+        handle.flush()
+        self._lock_file = handle
+
+    def release_lock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- read / write -------------------------------------------------------------------------
+
+    def load(self) -> Optional[Checkpoint]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise ConfigError(
+                f"checkpoint {self.path} is a directory", "point --checkpoint at a file path"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"checkpoint {self.path} cannot be read ({exc.strerror})",
+                "give the user running docusign-input read and write access to it",
+            ) from None
+        return Checkpoint.from_json(raw, str(self.path))
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Atomically replace the file. On any failure the previous checkpoint stays intact."""
+        data = checkpoint.to_json()
+        self._ensure_directory()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _io_error(f"cannot write checkpoint {self.path}", exc) from None
+        fsync_directory(self.path.parent)
+
+    def _ensure_directory(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise _io_error(f"cannot create checkpoint directory {self.path.parent}", exc) from None
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename durable. Some filesystems refuse fsync on a directory: that is not fatal."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _io_error(what: str, exc: OSError) -> CheckpointError:
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        fix = "free disk space on that filesystem; the previous checkpoint is intact"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "give the user running docusign-input write access to that directory"
+    else:
+        fix = "check the filesystem; the previous checkpoint is intact"
+    return CheckpointError(f"{what}: {reason}", fix)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,413 @@
+"""The command line: parse, build the pieces, run a command, turn errors into exit codes.
+
+This is the only place that catches `ConnectorError` and exits, and (with `settings`) the only
+place that reads the process environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from . import __version__
+from .errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, ConnectorError
+from .report import Reporter
+
+__all__ = ["main", "build_parser"]
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    """The setting flags every command that reads settings accepts (after the command name)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group("settings (flag > environment > --config file)")
+    add = group.add_argument
+    add("--config", metavar="FILE", help="TOML file with settings")
+    add("--environment", choices=["development", "production"], help="DocuSign environment")
+    add("--user-id", metavar="GUID", help="ID of the impersonated admin user")
+    add("--private-key-file", metavar="FILE", help="RSA private key (PKCS#1 or PKCS#8 PEM)")
+    add("--backfill-start", metavar="WHEN", help="first sync only: date, date-time, 90m/36h/7d, earliest")
+    add("--checkpoint", metavar="FILE", help="checkpoint file")
+    add("--page-size", metavar="N", help="events per request, 1 to 2000 (default 2000)")
+    add("--poll-interval", metavar="SECONDS", help="--follow: seconds between polls (default 60)")
+    add("--auth-url", metavar="URL", help="DocuSign auth server")
+    add("--monitor-url", metavar="URL", help="DocuSign Monitor server")
+    add("--monitor-api", choices=["lens", "organizations"], help="Monitor API generation")
+    add("--organization-id", metavar="GUID", help="organization (organizations API)")
+    add("--output", metavar="SPEC", help="stdout (default) or forward://HOST:PORT[?tag=TAG]")
+    add("--log-format", choices=["text", "json"], help="stderr format (default text)")
+    add("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    add("--no-token-cache", action="store_true", default=None, help="do not keep a token cache file")
+    return flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = _settings_flags()
+    parser = argparse.ArgumentParser(
+        prog="docusign-input",
+        description="DocuSign Monitor events as JSON lines on stdout, for Vector, Fluent Bit and "
+        "other log shippers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser("run", parents=[settings], help="deliver every new event, then exit")
+    run.add_argument("--follow", action="store_true", help="keep polling until SIGTERM/SIGINT")
+    run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser(
+        "check", parents=[settings], help="validate settings, get a token, read one page"
+    )
+    check.set_defaults(handler=cmd_check)
+
+    consent = commands.add_parser(
+        "consent-url", parents=[settings], help="print the URL an admin opens to grant consent"
+    )
+    consent.add_argument("--redirect-uri", metavar="URI", help="a redirect URI registered on the key")
+    consent.set_defaults(handler=cmd_consent_url)
+
+    status = commands.add_parser("status", parents=[settings], help="health from the checkpoint")
+    status.add_argument("--max-lag", type=float, metavar="SECONDS", help="unhealthy when the "
+                        "last success is older than this")
+    status.add_argument("--json", action="store_true", help="print the health as one JSON object")
+    status.set_defaults(handler=cmd_status)
+
+    checkpoint = commands.add_parser("checkpoint", help="inspect or rewind the saved position")
+    cp_commands = checkpoint.add_subparsers(dest="checkpoint_command", metavar="ACTION")
+    cp_commands.required = True
+    show = cp_commands.add_parser("show", parents=[settings], help="print the checkpoint")
+    show.set_defaults(handler=cmd_checkpoint_show)
+    reset = cp_commands.add_parser("reset", parents=[settings], help="rewind the saved position")
+    reset.add_argument("--to", metavar="WHEN", help="date, date-time, 90m/36h/7d or earliest "
+                       "(default: forget the cursor; the next run starts per --backfill-start)")
+    reset.set_defaults(handler=cmd_checkpoint_reset)
+
+    # The simulator parses its own options, so that no other command pays for importing it.
+    simulate = commands.add_parser(
+        "simulate", add_help=False, help="run the embedded DocuSign simulator (simulate --help)"
+    )
+    simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    simulate.set_defaults(handler=cmd_simulate)
+
+    demo = commands.add_parser("demo", help="watch events flow from a throwaway simulator")
+    demo.add_argument("--seconds", type=float, default=15.0, help="how long to follow (default 15)")
+    demo.add_argument("--backlog", type=int, default=100, help="events already waiting (default 100)")
+    demo.add_argument("--events-per-minute", type=float, default=120.0,
+                      help="new events while following (default 120)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    reporter = Reporter(
+        level=args.__dict__.get("log_level") or os.environ.get("DOCUSIGN_LOG_LEVEL", "info"),
+        fmt=args.__dict__.get("log_format") or os.environ.get("DOCUSIGN_LOG_FORMAT", "text"),
+    )
+    handler: Callable[[argparse.Namespace, Reporter], int] = args.handler
+    from .sync import Stopped
+
+    try:
+        return handler(args, reporter)
+    except ConnectorError as exc:
+        reporter.error(exc.line(), exit_code=exc.exit_code)
+        return exc.exit_code
+    except Stopped:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:  # a bug of ours: one line, no traceback unless asked for
+        if reporter.threshold <= 10:
+            import traceback
+
+            traceback.print_exc()
+        reporter.error(
+            f"internal error ({type(exc).__name__}); the checkpoint is unchanged. Please report it "
+            "with --log-level debug output at https://github.com/docusign-input/docusign-input/issues",
+            exit_code=EXIT_INTERNAL,
+        )
+        return EXIT_INTERNAL
+
+
+# -- settings and pieces --------------------------------------------------------------------------
+
+_FLAG_NAMES = (
+    "environment", "user_id", "private_key_file", "backfill_start", "checkpoint", "page_size",
+    "poll_interval", "auth_url", "monitor_url", "monitor_api", "organization_id", "output",
+    "log_format", "log_level",
+)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {name: getattr(args, name, None) for name in _FLAG_NAMES}
+    if getattr(args, "no_token_cache", None):
+        flags["token_cache"] = False
+    return flags
+
+
+def load(args: argparse.Namespace, reporter: Reporter, *, secrets: bool = True) -> Any:
+    from .settings import load_settings
+
+    config = getattr(args, "config", None)
+    settings = load_settings(
+        _flags(args),
+        os.environ,
+        config_file=Path(config) if config else None,
+        require_secrets=secrets,
+    )
+    if secrets:
+        reporter.redact(settings.integration_key.reveal())
+    return settings
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def resolve_backfill(settings: Any) -> Optional[datetime | str]:
+    if not settings.backfill_start:
+        return None
+    from .timestamps import parse_when
+
+    when = parse_when(settings.backfill_start, now_utc())
+    return when
+
+
+def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
+    """The store and its checkpoint (a fresh one when there is none yet)."""
+    from .checkpoint import Checkpoint, CheckpointStore
+
+    store = CheckpointStore(settings.checkpoint_path)
+    if lock:
+        store.acquire_lock()
+    checkpoint = store.load()
+    if checkpoint is None:
+        return store, Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
+    if (checkpoint.environment, checkpoint.user_id) != (settings.environment, settings.user_id):
+        raise ConfigError(
+            f"checkpoint {settings.checkpoint_path} belongs to {checkpoint.environment} user "
+            f"{checkpoint.user_id}, not {settings.environment} user {settings.user_id}",
+            "give each environment and user its own --checkpoint",
+        )
+    return store, checkpoint
+
+
+def build_tokens(settings: Any, session: Any, reporter: Reporter, *, cache: bool) -> Any:
+    from .auth import TokenProvider
+
+    tokens = TokenProvider(settings, session, reporter=reporter, use_cache=cache)
+    return tokens
+
+
+def build_source_factory(
+    settings: Any, session: Any, tokens: Any
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Stream clients are built on first use, so the organization lookup happens only once."""
+    from .stream import StreamClient
+
+    def factory(checkpoint: Any) -> tuple[Any, Any]:
+        org = None
+        if settings.monitor_api == "organizations":
+            org = settings.organization_id or checkpoint.organization_id
+            if not org:
+                from .auth import fetch_organization_id
+
+                org = fetch_organization_id(session, settings.auth_url, tokens.get_token())
+            if org != checkpoint.organization_id:
+                checkpoint = replace(checkpoint, organization_id=org)
+        client = StreamClient(
+            session,
+            settings.monitor_url,
+            tokens,
+            monitor_api=settings.monitor_api,
+            organization_id=org,
+        )
+        return client, checkpoint
+
+    return factory
+
+
+def new_session() -> Any:
+    import requests
+
+    from .stream import USER_AGENT
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .output import open_output
+    from .sync import Collector, Stopper
+
+    settings = load(args, reporter)
+    for warning in getattr(settings, "warnings", ()):
+        reporter.warning(warning)
+    stopper = Stopper(on_force=lambda: reporter.warning("stopping now: a write or request was "
+                                                        "still blocked after the grace period"))
+    stopper.install()
+    store, checkpoint = open_checkpoint(settings, lock=True)
+    output = open_output(settings.output)
+    session = new_session()
+    tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
+    collector = Collector(
+        source_factory=build_source_factory(settings, session, tokens),
+        output=output,
+        store=store,
+        reporter=reporter,
+        stopper=stopper,
+        page_size=settings.page_size,
+        poll_interval_s=settings.poll_interval_s,
+        backfill=resolve_backfill(settings),
+    )
+    try:
+        if args.follow:
+            collector.follow(checkpoint)
+        else:
+            collector.sync(checkpoint)
+    except ConnectorError as exc:
+        if not isinstance(exc, (ConfigError,)):
+            collector.record_failure(checkpoint, exc)
+        raise
+    finally:
+        output.close()
+        store.release_lock()
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .engine import start_position
+    from .stream import StreamClient
+
+    settings = load(args, reporter)
+    out = sys.stdout
+    out.write("Settings\n")
+    for name, value in settings.describe():
+        out.write(f"  {name:<22} {value}\n")
+    out.flush()
+    session = new_session()
+    tokens = build_tokens(settings, session, reporter, cache=False)
+    tokens.get_token()
+    out.write("Token                    OK (JWT grant accepted)\n")
+    from .checkpoint import CheckpointStore
+
+    checkpoint = CheckpointStore(settings.checkpoint_path).load()
+    start = start_position(checkpoint, resolve_backfill(settings), now_utc())
+    client_factory = build_source_factory(settings, session, tokens)
+    from .checkpoint import Checkpoint
+
+    client, _ = client_factory(
+        checkpoint or Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
+    )
+    assert isinstance(client, StreamClient)
+    page = client.fetch(start.cursor, settings.page_size)
+    newest = max((e.get("timestamp", "") for e in page.events), default="") or "none"
+    out.write(f"Monitor                  OK ({client.url})\n")
+    where = "from the checkpoint" if checkpoint and checkpoint.cursor else "from the start position"
+    out.write(f"Events available         {len(page.events)} in the first page {where}\n")
+    out.write(f"Newest event time        {newest}\n")
+    out.write("Nothing was saved: the checkpoint is unchanged.\n")
+    return EXIT_OK
+
+
+def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .auth import consent_url
+
+    settings = load(args, reporter)
+    print(consent_url(settings, args.redirect_uri))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .health import assess
+
+    settings = load(args, reporter, secrets=False)
+    from .checkpoint import CheckpointStore
+
+    checkpoint = CheckpointStore(settings.checkpoint_path).load()
+    report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        print(f"checkpoint            {settings.checkpoint_path}")
+        for name, value in report.lines():
+            print(f"{name:<21} {value}")
+    return EXIT_OK if report.healthy else EXIT_UNHEALTHY
+
+
+def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
+    settings = load(args, reporter, secrets=False)
+    from .checkpoint import CheckpointStore
+
+    checkpoint = CheckpointStore(settings.checkpoint_path).load()
+    if checkpoint is None:
+        raise ConfigError(
+            f"no checkpoint at {settings.checkpoint_path} yet",
+            "run `docusign-input run` first, or pass --checkpoint",
+        )
+    body = json.loads(checkpoint.to_json())
+    body["recent_event_ids"] = f"{len(checkpoint.recent_event_ids)} IDs remembered for deduplication"
+    print(json.dumps({"file": str(settings.checkpoint_path), **body}, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .timestamps import format_time, parse_when
+
+    settings = load(args, reporter, secrets=False)
+    store, checkpoint = open_checkpoint(settings, lock=True)
+    try:
+        if args.to is None:
+            cursor = None
+            where = "the next run starts per --backfill-start (or now)"
+        else:
+            try:
+                when = parse_when(args.to, now_utc())
+            except ValueError as exc:
+                raise ConfigError(f"--to {args.to!r}: {exc}", "use e.g. 2026-11-20, "
+                                  "2026-11-20T08:00:00Z, 36h, 7d or earliest") from None
+            if isinstance(when, datetime) and when > now_utc():
+                raise ConfigError(f"--to {args.to!r} is in the future", "give a past time")
+            cursor = "" if when == "earliest" else format_time(when)  # type: ignore[arg-type]
+            where = f"the next run starts from {cursor or 'the earliest event DocuSign holds'}"
+        store.save(replace(checkpoint, cursor=cursor, updated_at=format_time(now_utc())))
+    finally:
+        store.release_lock()
+    reporter.info(f"checkpoint {settings.checkpoint_path} reset: {where}; events seen recently "
+                  "are still deduplicated")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .simulator import cli as simulator_cli
+
+    parser = argparse.ArgumentParser(
+        prog="docusign-input simulate", description="Run the embedded DocuSign simulator."
+    )
+    simulator_cli.add_arguments(parser)
+    return simulator_cli.run(parser.parse_args(args.simulator_args))
+
+
+def cmd_demo(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .demo import run_demo
+
+    return run_demo(args, reporter)

@@ -1,0 +1,52 @@
+"""JSON in and out of the hot path.
+
+orjson, when installed, parses and writes several times faster than the standard library and
+already produces what the contract asks for (compact, keys in order, UTF-8 not escaped); the
+standard library is the fallback, made to produce the same bytes. Both reject NaN and Infinity,
+which are not JSON, so such an answer counts as malformed instead of reaching a SIEM.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+__all__ = ["loads", "dumps", "BACKEND"]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _std_loads(data: bytes) -> Any:
+    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+
+
+def _std_dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+loads: Callable[[bytes], Any]
+dumps: Callable[[Any], bytes]
+
+try:
+    import orjson
+
+    def _orjson_dumps(obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj)
+        except TypeError:
+            # Integers beyond 64 bits: orjson refuses them, the standard library does not.
+            return _std_dumps(obj)
+
+    def _orjson_loads(data: bytes) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(str(exc)) from None
+
+    loads, dumps, BACKEND = _orjson_loads, _orjson_dumps, "orjson"
+except ImportError:  # pragma: no cover - exercised when orjson is absent
+    loads, dumps, BACKEND = _std_loads, _std_dumps, "json"

@@ -1,0 +1,212 @@
+"""The sync engine's decisions, with no I/O: where to start, what of a page to deliver, what the
+next checkpoint is, and when to stop.
+
+Everything here takes values and returns values, so the rules about DocuSign's cursor (a repeated
+``endCursor`` means caught up), ingestion lag (events arrive up to ~5 minutes after their
+``timestamp``, out of order) and deduplication can be tested without a network, a disk or a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Optional
+
+from .checkpoint import Checkpoint
+from .timestamps import format_time, parse_event_time
+
+__all__ = [
+    "Page",
+    "PagePlan",
+    "Start",
+    "plan_page",
+    "start_position",
+    "resume_after_rejected_cursor",
+    "prune_recent_ids",
+    "RETENTION",
+    "RECENT_WINDOW",
+    "RESUME_OVERLAP",
+    "MAX_EMPTY_PAGES",
+]
+
+#: DocuSign keeps about seven days of events; a longer outage may have lost some.
+RETENTION = timedelta(days=7)
+#: Resuming by time after a rejected cursor starts this far before the newest delivered event:
+#: more than DocuSign's ~5 minutes of ingestion lag, so nothing ingested late is skipped.
+RESUME_OVERLAP = timedelta(minutes=10)
+#: Event IDs are remembered this far behind the newest event time, so that everything a resume
+#: with RESUME_OVERLAP can replay (ingested up to 5 minutes after its timestamp) is recognised.
+RECENT_WINDOW = RESUME_OVERLAP + timedelta(minutes=5)
+#: Upper bound on remembered IDs, whatever the event rate: keeps the checkpoint small.
+MAX_RECENT_IDS = 50_000
+#: Consecutive empty pages whose cursor still moves before a sync gives up for this round.
+#: DocuSign's samples loop until the cursor stops moving, but it also asks for at most one request
+#: a minute once there is nothing to read: a few empty pages is enough to know that.
+MAX_EMPTY_PAGES = 3
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer of the Monitor stream."""
+
+    events: list[dict[str, Any]]
+    end_cursor: str
+    trace_token: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """What to do with one page: deliver `events`, then save `checkpoint`."""
+
+    events: list[dict[str, Any]]
+    duplicates: int
+    checkpoint: Checkpoint
+    caught_up: bool
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a sync begins, and what the user must be told about it."""
+
+    cursor: str  # "" means: let DocuSign choose its default start (seven days back)
+    warnings: list[str] = field(default_factory=list)
+    possible_gap: Optional[Mapping[str, Any]] = None
+
+
+def start_position(
+    checkpoint: Optional[Checkpoint], backfill: Optional[datetime | str], now: datetime
+) -> Start:
+    """The first cursor of a sync.
+
+    `backfill` is the resolved Backfill Start Time: a datetime, "earliest", or None (start now).
+    It only matters when the checkpoint has no cursor yet.
+    """
+    if checkpoint is not None and checkpoint.cursor:
+        saved = _parse_or_none(checkpoint.updated_at)
+        if saved is not None and now - saved > RETENTION:
+            days = (now - saved).total_seconds() / 86400
+            gap = {
+                "since": checkpoint.updated_at,
+                "detected_at": format_time(now),
+                "days": round(days, 1),
+            }
+            warning = (
+                f"the checkpoint was last saved {days:.1f} days ago ({checkpoint.updated_at}), "
+                f"longer than DocuSign's {RETENTION.days}-day retention: events between then and "
+                "the oldest event DocuSign still returns may be missing"
+            )
+            return Start(checkpoint.cursor, [warning], gap)
+        return Start(checkpoint.cursor)
+    if backfill == "earliest":
+        return Start("")
+    if isinstance(backfill, datetime):
+        warnings = []
+        if now - backfill > RETENTION:
+            warnings.append(
+                f"the backfill start {format_time(backfill)} is older than DocuSign's "
+                f"{RETENTION.days}-day retention: the earliest events may no longer be available"
+            )
+        return Start(format_time(backfill), warnings)
+    return Start(format_time(now))
+
+
+def resume_after_rejected_cursor(checkpoint: Checkpoint, now: datetime) -> str:
+    """A time cursor to use when DocuSign refuses the stored one.
+
+    Starts RESUME_OVERLAP before the newest delivered event; the replayed overlap is removed by
+    deduplication (see RECENT_WINDOW).
+    """
+    anchor = _parse_or_none(checkpoint.newest_event_time) or _parse_or_none(checkpoint.updated_at)
+    if anchor is None:
+        anchor = now
+    return format_time(min(anchor, now) - RESUME_OVERLAP)
+
+
+def plan_page(
+    checkpoint: Checkpoint,
+    sent_cursor: str,
+    page: Page,
+    *,
+    now: datetime,
+    page_size: int,
+) -> PagePlan:
+    """Drop already-delivered events and compute the checkpoint that covers this page."""
+    seen = checkpoint.recent_event_ids
+    fresh_ids: dict[str, str] = {}
+    events: list[dict[str, Any]] = []
+    duplicates = 0
+    newest = checkpoint.newest_event_time
+    newest_key = _order_key(newest) if newest else ""
+    for event in page.events:
+        event_id = event.get("eventId")
+        timestamp = event.get("timestamp")
+        if not isinstance(timestamp, str):
+            timestamp = ""
+        if isinstance(event_id, str) and event_id:
+            if event_id in seen or event_id in fresh_ids:
+                duplicates += 1
+                continue
+            fresh_ids[event_id] = timestamp
+        events.append(event)
+        if timestamp:
+            key = _order_key(timestamp)
+            if key > newest_key:
+                newest, newest_key = timestamp, key
+    recent = prune_recent_ids({**seen, **fresh_ids}, newest, keep_at_least=2 * page_size)
+    delivered = checkpoint.health.events_delivered + len(events)
+    stamp = format_time(now)
+    next_checkpoint = replace(
+        checkpoint,
+        cursor=page.end_cursor,
+        newest_event_time=newest,
+        recent_event_ids=recent,
+        updated_at=stamp,
+        health=replace(
+            checkpoint.health, events_delivered=delivered, last_success=stamp, last_error=None
+        ),
+    )
+    return PagePlan(events, duplicates, next_checkpoint, page.end_cursor == sent_cursor)
+
+
+def prune_recent_ids(
+    ids: Mapping[str, str], newest: Optional[str], *, keep_at_least: int
+) -> dict[str, str]:
+    """Bound the remembered IDs: always the last `keep_at_least` (two pages, against a replayed
+    page), plus any whose event is within RECENT_WINDOW of the newest (against a resume by time),
+    never more than MAX_RECENT_IDS."""
+    items = list(ids.items())
+    if len(items) <= keep_at_least:
+        return dict(items)
+    tail = items[-keep_at_least:]
+    head = items[:-keep_at_least]
+    newest_time = _parse_or_none(newest)
+    if newest_time is None:
+        kept = tail
+    else:
+        threshold = _order_key(format_time(newest_time - RECENT_WINDOW))
+        kept = [item for item in head if item[1] and _order_key(item[1]) >= threshold] + tail
+    return dict(kept[-MAX_RECENT_IDS:])
+
+
+def _order_key(timestamp: str) -> str:
+    """A string that sorts like the instant, for DocuSign's UTC ``...Z`` timestamps.
+
+    Comparing the raw strings would put ``09:10:06Z`` after ``09:10:06.05Z`` ('Z' > '.'); padding
+    the fraction fixes that without parsing a datetime for every event.
+    """
+    if len(timestamp) >= 20 and timestamp.endswith("Z") and timestamp[10] == "T":
+        seconds, fraction = timestamp[:19], timestamp[19:-1]
+        return seconds + (fraction[1:] if fraction.startswith(".") else "").ljust(9, "0")
+    parsed = _parse_or_none(timestamp)
+    if parsed is None:
+        return ""
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + f"{parsed.microsecond:06d}000"
+
+
+def _parse_or_none(text: Optional[str]) -> Optional[datetime]:
+    if not text:
+        return None
+    try:
+        return parse_event_time(text).astimezone(timezone.utc)
+    except ValueError:
+        return None

@@ -1,0 +1,73 @@
+"""`status`: is collection healthy, judged from what the checkpoint recorded.
+
+A quiet tenant can go hours without events, so staleness is judged by the last successful sync,
+not by the newest event; the event lag is reported beside it for people to read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from .checkpoint import Checkpoint
+from .timestamps import parse_event_time
+
+__all__ = ["HealthReport", "assess"]
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    healthy: bool
+    problems: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "problems": self.problems, **self.details}
+
+    def lines(self) -> list[tuple[str, str]]:
+        rows = [(name.replace("_", " "), "-" if value is None else str(value))
+                for name, value in self.details.items()]
+        rows.append(("health", "OK" if self.healthy else "UNHEALTHY: " + "; ".join(self.problems)))
+        return rows
+
+
+def assess(checkpoint: Optional[Checkpoint], now: datetime, *, max_lag_s: Optional[float]) -> HealthReport:
+    if checkpoint is None:
+        return HealthReport(False, ["no checkpoint yet: the collector has never run successfully"])
+    health = checkpoint.health
+    problems: list[str] = []
+    last_success = _age_s(health.last_success, now)
+    event_lag = _age_s(checkpoint.newest_event_time, now)
+    error = dict(health.last_error) if health.last_error else None
+    if error is not None:
+        problems.append(f"last attempt failed: {error.get('message', '?')}")
+    if last_success is None:
+        problems.append("no successful sync recorded")
+    elif max_lag_s is not None and last_success > max_lag_s:
+        problems.append(f"last success {last_success:.0f} s ago, more than --max-lag {max_lag_s:g}")
+    if health.possible_gap:
+        problems.append(
+            f"possible gap: the collector resumed after {health.possible_gap.get('days')} days, "
+            "longer than DocuSign's 7-day retention"
+        )
+    details = {
+        "last_success": health.last_success,
+        "seconds_since_success": None if last_success is None else round(last_success, 1),
+        "newest_event_time": checkpoint.newest_event_time,
+        "event_lag_s": None if event_lag is None else round(event_lag, 1),
+        "events_delivered": health.events_delivered,
+        "last_sync": health.last_sync,
+        "last_error": error,
+        "possible_gap": health.possible_gap,
+    }
+    return HealthReport(not problems, problems, details)
+
+
+def _age_s(stamp: Optional[str], now: datetime) -> Optional[float]:
+    if not stamp:
+        return None
+    try:
+        return (now - parse_event_time(stamp)).total_seconds()
+    except ValueError:
+        return None

@@ -1,0 +1,156 @@
+"""Where delivered events go: stdout as JSON lines, or a Fluentd forward receiver.
+
+An output's `write_page` returns only once every event of the page has been handed over (written
+and flushed to the pipe, or sent on the socket); the sync loop saves the checkpoint after that, so
+an output that cannot deliver must raise, never drop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import IO, Any, Callable, Optional, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from . import codec
+from .errors import OutputError
+
+__all__ = ["Output", "StdoutOutput", "ForwardOutput", "open_output", "encode_page"]
+
+
+class Output(Protocol):
+    def write_page(self, events: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def encode_page(events: list[dict[str, Any]]) -> bytes:
+    """One JSON line per event, in the order DocuSign returned them."""
+    dumps = codec.dumps
+    return b"".join([dumps(event) + b"\n" for event in events])
+
+
+class StdoutOutput:
+    """JSON lines on stdout, one write and one flush per page."""
+
+    def __init__(self, stream: Optional[IO[bytes]] = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout.buffer
+
+    def write_page(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        data = encode_page(events)
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            _silence_stdout()
+            reason = "the reader closed it" if isinstance(exc, BrokenPipeError) else str(exc)
+            raise OutputError(
+                f"cannot write events to stdout ({reason})",
+                "the events of this page were not checkpointed and will be delivered by the next "
+                "run; check the program reading docusign-input's output",
+            ) from None
+
+    def close(self) -> None:
+        pass
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point fd 1 at /dev/null so that the interpreter's final flush does
+    not print a traceback-like warning on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+class ForwardOutput:
+    """Fluentd forward protocol through fluent-logger, the event's own time as record time.
+
+    fluent-logger never raises: `emit_with_time` returns False and keeps the unsent bytes in
+    `pendings`, to prepend them to the next emit. We retry the same event ourselves instead, after
+    dropping that buffer, so an event is neither lost nor sent twice by the library.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tag: str,
+        *,
+        retries: int = 8,
+        sleep: Callable[[float], Any] = time.sleep,
+        timeout_s: float = 5.0,
+    ) -> None:
+        from fluent.sender import FluentSender
+
+        self.destination = f"{host}:{port}"
+        self.sender = FluentSender(
+            tag,
+            host=host,
+            port=port,
+            timeout=timeout_s,
+            nanosecond_precision=True,
+            forward_packet_error=False,
+        )
+        self.retries = retries
+        self.sleep = sleep
+
+    def write_page(self, events: list[dict[str, Any]]) -> None:
+        from fluent.sender import EventTime
+
+        for event in events:
+            seconds, nanos = event_time(event.get("timestamp"))
+            record_time = EventTime(seconds, nanos)
+            attempt = 0
+            while not self.sender.emit_with_time(None, record_time, event):
+                self.sender.pendings = None
+                if attempt >= self.retries:
+                    error = self.sender.last_error
+                    reason = getattr(error, "strerror", None) or type(error).__name__
+                    raise OutputError(
+                        f"cannot send events to the forward receiver {self.destination} ({reason})",
+                        "start the Fluent Bit/Fluentd forward input there; undelivered events are "
+                        "not checkpointed and will be sent by the next run",
+                    )
+                self.sleep(min(0.25 * 2**attempt, 10.0))
+                attempt += 1
+
+    def close(self) -> None:
+        self.sender.close()
+
+
+def event_time(timestamp: Any) -> tuple[int, int]:
+    """(seconds, nanoseconds) of a DocuSign timestamp; now when it cannot be read."""
+    if isinstance(timestamp, str):
+        from .timestamps import parse_event_time
+
+        try:
+            parsed = parse_event_time(timestamp)
+        except ValueError:
+            pass
+        else:
+            seconds = int(parsed.timestamp())
+            nanos = parsed.microsecond * 1000
+            # Keep DocuSign's seventh digit, which datetime cannot hold.
+            dot = timestamp.find(".")
+            if dot != -1:
+                digits = "".join(c for c in timestamp[dot + 1 : dot + 10] if c.isdigit())
+                if digits:
+                    nanos = int(digits.ljust(9, "0")[:9])
+            return seconds, nanos
+    now_ns = time.time_ns()
+    return now_ns // 10**9, now_ns % 10**9
+
+
+def open_output(spec: str) -> Output:
+    """`stdout` or `forward://HOST:PORT[?tag=TAG]` (validated by settings already)."""
+    if spec == "stdout":
+        return StdoutOutput()
+    parts = urlsplit(spec)
+    tag = parse_qs(parts.query).get("tag", ["docusign.monitor"])[0]
+    return ForwardOutput(parts.hostname or "127.0.0.1", parts.port or 24224, tag)

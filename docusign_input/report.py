@@ -1,0 +1,72 @@
+"""The one way diagnostics leave the program: single lines on stderr, as text or JSON.
+
+Vector turns every stderr line into an event, so a message is always exactly one line, and in
+``json`` format one JSON object. stdout is never touched here: it carries events only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any, Optional
+
+__all__ = ["Reporter", "LEVELS"]
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+class Reporter:
+    def __init__(
+        self,
+        *,
+        level: str = "info",
+        fmt: str = "text",
+        stream: Optional[IO[str]] = None,
+    ) -> None:
+        self.threshold = LEVELS.get(level, 20)
+        self.fmt = fmt
+        self.stream = stream if stream is not None else sys.stderr
+        #: Secrets to blank out if one ever reaches a message (defence in depth).
+        self._redact: list[str] = []
+
+    def redact(self, *values: str) -> None:
+        self._redact.extend(v for v in values if v and len(v) >= 6)
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self.emit("debug", message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.emit("info", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.emit("warning", message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.emit("error", message, **fields)
+
+    def emit(self, level: str, message: str, **fields: Any) -> None:
+        if LEVELS[level] < self.threshold:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        if self.fmt == "json":
+            record = {"time": stamp, "level": level, "message": message}
+            record.update(fields)
+            line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+        else:
+            extras = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
+            line = f"{stamp} docusign-input {level}: {message}" + (f" ({extras})" if extras else "")
+        for secret in self._redact:
+            line = line.replace(secret, "********")
+        line = line.replace("\r", " ").replace("\n", " ")
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr gone: nothing sensible left to tell anyone
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text

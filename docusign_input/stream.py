@@ -1,0 +1,223 @@
+"""The Monitor stream client: one request in, one `Page` (or one precise error) out.
+
+It knows both API generations and DocuSign's status codes, and nothing of checkpoints or
+retries: the sync loop decides what to do with each outcome. Every error carries the answer's
+``X-DocuSign-TraceToken`` so that DocuSign support can find the request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, Optional, Protocol
+from urllib.parse import quote
+
+import requests
+
+from . import __version__, codec
+from .engine import Page
+from .errors import (
+    AccessDenied,
+    BadAnswer,
+    CursorRejected,
+    MonitorNotEnabled,
+    RateLimited,
+    TemporaryError,
+    TokenRejected,
+)
+from .retry import RateInfo
+
+__all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
+
+USER_AGENT = f"docusign-input/{__version__}"
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+LENS_PATH = "/api/v2.0/datasets/monitor/stream"
+
+
+class TokenSource(Protocol):
+    def get_token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+class StreamClient:
+    def __init__(
+        self,
+        session: requests.Session,
+        monitor_url: str,
+        tokens: TokenSource,
+        *,
+        monitor_api: str = "lens",
+        organization_id: Optional[str] = None,
+    ) -> None:
+        self.session = session
+        self.tokens = tokens
+        self.monitor_api = monitor_api
+        if monitor_api == "organizations":
+            if not organization_id:
+                raise ValueError("the organizations API needs an organization ID")
+            path = f"/v1/organizations/{quote(organization_id, safe='')}/stream"
+        else:
+            path = LENS_PATH
+        self.url = monitor_url.rstrip("/") + path
+        #: Rate-limit headers of the last answer, for pacing the next request.
+        self.last_rate = RateInfo()
+
+    def fetch(self, cursor: str, limit: int) -> Page:
+        """One page from `cursor` ("" = DocuSign's default start). A 401 re-mints the token once."""
+        try:
+            return self._fetch_once(cursor, limit)
+        except TokenRejected:
+            self.tokens.invalidate()
+        try:
+            return self._fetch_once(cursor, limit)
+        except TokenRejected as exc:
+            raise AccessDenied(
+                "DocuSign refused a freshly minted access token (401)",
+                "check that the user is an organization administrator with Monitor access and "
+                "that the integration key and environment match",
+                trace_token=exc.trace_token,
+            ) from None
+
+    def _fetch_once(self, cursor: str, limit: int) -> Page:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        headers = {
+            "Authorization": "Bearer " + self.tokens.get_token(),
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            response = self.session.get(
+                self.url,
+                params=params,
+                headers=headers,
+                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+            )
+            body = response.content
+        except requests.exceptions.SSLError:
+            raise TemporaryError(
+                f"TLS verification failed for {self.url}",
+                "if you use a private CA or a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE at "
+                "its CA certificate; verification cannot be switched off",
+            ) from None
+        except requests.exceptions.Timeout:
+            raise TemporaryError(f"DocuSign Monitor timed out ({self.url})", _NETWORK_FIX) from None
+        except requests.exceptions.RequestException as exc:
+            raise TemporaryError(
+                f"cannot reach DocuSign Monitor at {self.url} ({_reason(exc)})", _NETWORK_FIX
+            ) from None
+        trace = response.headers.get("X-DocuSign-TraceToken")
+        self.last_rate = RateInfo.from_headers(response.headers)
+        status = response.status_code
+        if status == 200:
+            return self._parse(body, trace)
+        raise self._status_error(status, response, trace, cursor)
+
+    def _parse(self, body: bytes, trace: Optional[str]) -> Page:
+        try:
+            answer = codec.loads(body)
+        except ValueError:
+            raise BadAnswer("DocuSign Monitor answered with invalid JSON", trace_token=trace) from None
+        if not isinstance(answer, dict):
+            raise BadAnswer("DocuSign Monitor's answer is not a JSON object", trace_token=trace)
+        end_cursor = answer.get("endCursor")
+        if not isinstance(end_cursor, str) or not end_cursor:
+            raise BadAnswer("DocuSign Monitor's answer has no endCursor", trace_token=trace)
+        if self.monitor_api == "organizations" and "resultData" in answer:
+            events = answer["resultData"]
+        else:
+            events = answer.get("data")
+        if events is None:
+            events = []
+        if not isinstance(events, list):
+            raise BadAnswer("DocuSign Monitor's events are not a list", trace_token=trace)
+        for event in events:
+            if not isinstance(event, dict):
+                raise BadAnswer("DocuSign Monitor sent an event that is not an object", trace_token=trace)
+        return Page(events, end_cursor, trace)
+
+    def _status_error(
+        self, status: int, response: requests.Response, trace: Optional[str], cursor: str
+    ) -> Exception:
+        detail = _error_detail(response)
+        if status == 401:
+            return TokenRejected("DocuSign Monitor rejected the access token (401)", trace_token=trace)
+        if status == 403:
+            return MonitorNotEnabled(
+                f"DocuSign Monitor refused access (403{': ' + detail if detail else ''})",
+                "Monitor must be enabled for the organization, and the user must be an "
+                "Organization Administrator or Security Reports Administrator of exactly one "
+                "organization",
+                trace_token=trace,
+            )
+        if status == 404 and self.monitor_api == "organizations":
+            return AccessDenied(
+                f"DocuSign does not know this organization (404{': ' + detail if detail else ''})",
+                "check --organization-id, or leave it unset to look it up from the user's account",
+                trace_token=trace,
+            )
+        if status == 429:
+            return RateLimited(
+                "DocuSign rate limit reached (429)",
+                "the collector waits as DocuSign asks; lower the polling frequency if it persists",
+                trace_token=trace,
+                retry_after_s=_retry_after_s(response.headers),
+            )
+        if status == 400 and cursor and not _looks_like_time(cursor):
+            return CursorRejected(
+                f"DocuSign rejected the stored cursor (400{': ' + detail if detail else ''})",
+                trace_token=trace,
+            )
+        if status >= 500 or status in (408, 425):
+            return TemporaryError(
+                f"DocuSign Monitor failed with HTTP {status}", _NETWORK_FIX, trace_token=trace
+            )
+        return BadAnswer(
+            f"DocuSign Monitor answered HTTP {status}{': ' + detail if detail else ''}",
+            trace_token=trace,
+        )
+
+
+_NETWORK_FIX = "check the network path to DocuSign (proxy, firewall, DNS); the collector retries"
+
+
+def _reason(exc: requests.exceptions.RequestException) -> str:
+    # requests' messages repeat the URL with its query; the type name says enough without it.
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "connection failed or was reset"
+    return type(exc).__name__
+
+
+def _error_detail(response: requests.Response) -> str:
+    try:
+        answer = codec.loads(response.content)
+    except ValueError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    parts = [str(answer[k]) for k in ("error", "error_description", "message") if answer.get(k)]
+    return " / ".join(parts)[:300]
+
+
+def _retry_after_s(headers: Any) -> Optional[float]:
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                return max(0.0, when.timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = RateInfo.from_headers(headers).reset_epoch_s
+    if reset is not None:
+        return max(0.0, reset - time.time())
+    return None
+
+
+def _looks_like_time(cursor: str) -> bool:
+    return len(cursor) >= 10 and cursor[:4].isdigit() and cursor[4] == "-"
