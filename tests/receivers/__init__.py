@@ -1,0 +1,521 @@
+"""Test receivers that speak the wire protocols our pipelines send to.
+
+Each receiver is a real server on 127.0.0.1 (port chosen by the OS), run in a thread, used as a
+context manager, and records what it was sent::
+
+    with SplunkHecReceiver(token="t0k3n") as hec:
+        post(hec.url + "/services/collector/event", ...)
+        hec.wait_for(3)
+        hec.events  # the HEC envelopes, in arrival order
+
+- :class:`SplunkHecReceiver`: ``POST /services/collector/event`` (body: JSON objects concatenated
+  without separators, gzip allowed), ``Authorization: Splunk <token>``, answers
+  ``{"text":"Success","code":0}``; ``GET /services/collector/health/1.0``.
+- :class:`ElasticsearchReceiver`: ``GET /`` (version info, for ``api_version: auto``),
+  ``GET /_cluster/health``, ``POST /_bulk`` (NDJSON action/document pairs) with per-item results,
+  ``_id`` de-duplication (``create`` of an existing ``_id`` -> 409, ``index`` overwrites).
+- :class:`LokiReceiver`: ``POST /loki/api/v1/push`` JSON (gzip allowed) -> 204; protobuf is refused
+  with 415 so that a pipeline sending snappy/protobuf is noticed; ``GET /ready``.
+- :class:`ForwardReceiver`: Fluentd forward protocol over TCP (msgpack): Message
+  ``[tag, time, record(, option)]``, Forward ``[tag, [[time, record], ...](, option)]`` and
+  PackedForward ``[tag, bin(, option)]``; EventTime (ext type 0) decoded to ``(sec, nsec)``;
+  acks when the option carries ``chunk``.
+
+Nothing here imports the connector: other test suites may use these receivers freely.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import socket
+import socketserver
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Tuple, Union
+
+import msgpack
+
+__all__ = [
+    "ElasticsearchReceiver",
+    "ForwardReceiver",
+    "ForwardEntry",
+    "LokiReceiver",
+    "ReceivedRequest",
+    "SplunkHecReceiver",
+    "EventTime",
+    "parse_concatenated_json",
+]
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes  # decompressed
+    status: int
+
+
+def parse_concatenated_json(text: str) -> List[Any]:
+    """Split a body of JSON values written one after another (HEC style), whitespace allowed."""
+    decoder = json.JSONDecoder()
+    values: List[Any] = []
+    pos = 0
+    n = len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            return values
+        value, pos = decoder.raw_decode(text, pos)
+        values.append(value)
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
+class _Recorder:
+    """Shared bookkeeping: a lock, a condition to wait on, the list of requests."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.requests: List[ReceivedRequest] = []
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _wait(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{type(self).__name__}: timed out waiting for {what}")
+                self._cond.wait(left)
+
+
+class _HttpReceiver(_Recorder):
+    """A ThreadingHTTPServer on 127.0.0.1:0 whose handler calls ``self.handle(...)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    body = _decompress(raw, headers.get("content-encoding", ""))
+                except (ValueError, OSError, zlib.error) as exc:
+                    status, ctype, payload = 400, "text/plain", str(exc).encode()
+                else:
+                    status, ctype, payload = receiver.handle(
+                        self.command, self.path, headers, body
+                    )
+                receiver._record(
+                    ReceivedRequest(self.command, self.path, headers, body, status)
+                )
+                self.send_response(status)
+                if status != 204:
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if status != 204 and self.command != "HEAD":
+                    self.wfile.write(payload)
+                receiver._notify()
+
+            do_GET = do_POST = do_PUT = do_HEAD = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    # -- to override -----------------------------------------------------------------------
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._cond:
+            self.requests.append(request)
+
+    def handle(
+        self, method: str, path: str, headers: Dict[str, str], body: bytes
+    ) -> Tuple[int, str, bytes]:
+        raise NotImplementedError
+
+
+def _json(status: int, obj: Any) -> Tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(obj, separators=(",", ":")).encode()
+
+
+class SplunkHecReceiver(_HttpReceiver):
+    """Splunk HTTP Event Collector, event endpoint. ``events`` holds the accepted envelopes."""
+
+    def __init__(self, token: str = "00000000-0000-0000-0000-000000000000") -> None:
+        super().__init__()
+        self.token = token
+        self.events: List[Dict[str, Any]] = []
+
+    def handle(self, method, path, headers, body):  # type: ignore[no-untyped-def]
+        route = path.split("?", 1)[0].rstrip("/")
+        if method == "GET" and route == "/services/collector/health/1.0":
+            return _json(200, {"text": "HEC is healthy", "code": 17})
+        if route not in ("/services/collector/event", "/services/collector/event/1.0",
+                         "/services/collector"):
+            return _json(404, {"text": "The requested URL was not found on this server.",
+                               "code": 404})
+        if method != "POST":
+            return _json(405, {"text": "Method not allowed", "code": 405})
+        auth = headers.get("authorization", "")
+        if not auth:
+            return _json(401, {"text": "Token is required", "code": 2})
+        if auth != f"Splunk {self.token}":
+            return _json(403, {"text": "Invalid token", "code": 4})
+        try:
+            envelopes = parse_concatenated_json(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _json(400, {"text": "Invalid data format", "code": 6})
+        if not envelopes:
+            return _json(400, {"text": "No data", "code": 5})
+        for i, env in enumerate(envelopes):
+            if not isinstance(env, dict) or "event" not in env:
+                return _json(400, {"text": "Event field is required", "code": 12,
+                                   "invalid-event-number": i})
+            if env["event"] in ("", None):
+                return _json(400, {"text": "Event field cannot be blank", "code": 13,
+                                   "invalid-event-number": i})
+        with self._cond:
+            self.events.extend(envelopes)
+        return _json(200, {"text": "Success", "code": 0})
+
+    def wait_for(self, n: int, timeout_s: float = 10.0) -> List[Dict[str, Any]]:
+        self._wait(lambda: len(self.events) >= n, timeout_s, f"{n} HEC events")
+        return list(self.events)
+
+
+class ElasticsearchReceiver(_HttpReceiver):
+    """Elasticsearch 8 bulk API. ``documents`` maps ``(index, _id)`` to the stored source;
+    ``actions`` lists every ``(op, meta, source)`` received, in order."""
+
+    VERSION = "8.15.0"
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        super().__init__()
+        self.user, self.password = user, password
+        self.documents: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self.actions: List[Tuple[str, Dict[str, Any], Dict[str, Any] | None]] = []
+        self._auto_id = 0
+
+    def _authorized(self, headers: Dict[str, str]) -> bool:
+        if self.user is None:
+            return True
+        expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return headers.get("authorization", "") == f"Basic {expected}"
+
+    def handle(self, method, path, headers, body):  # type: ignore[no-untyped-def]
+        if not self._authorized(headers):
+            return _json(401, {"error": {"type": "security_exception",
+                                         "reason": "missing authentication credentials"},
+                               "status": 401})
+        route = path.split("?", 1)[0]
+        if method in ("GET", "HEAD") and route in ("", "/"):
+            return _json(200, {
+                "name": "receiver", "cluster_name": "docusign-test",
+                "cluster_uuid": "AAAAAAAAAAAAAAAAAAAAAA",
+                "version": {"number": self.VERSION, "build_flavor": "default",
+                            "lucene_version": "9.11.1",
+                            "minimum_wire_compatibility_version": "7.17.0",
+                            "minimum_index_compatibility_version": "7.0.0"},
+                "tagline": "You Know, for Search"})
+        if method == "GET" and route == "/_cluster/health":
+            return _json(200, {"cluster_name": "docusign-test", "status": "green"})
+        parts = [p for p in route.split("/") if p]
+        if method in ("POST", "PUT") and parts and parts[-1] == "_bulk" and len(parts) <= 2:
+            default_index = parts[0] if len(parts) == 2 else None
+            return self._bulk(body, default_index)
+        return _json(404, {"error": {"type": "no_handler", "reason": f"no handler for {route}"},
+                           "status": 404})
+
+    def _bulk(self, body: bytes, default_index: str | None) -> Tuple[int, str, bytes]:
+        try:
+            lines = [ln for ln in body.decode("utf-8").split("\n") if ln.strip()]
+            parsed = [json.loads(ln) for ln in lines]
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _json(400, {"error": {"type": "parse_exception", "reason": str(exc)},
+                               "status": 400})
+        items: List[Dict[str, Any]] = []
+        errors = False
+        i = 0
+        with self._cond:
+            while i < len(parsed):
+                action = parsed[i]
+                if not isinstance(action, dict) or len(action) != 1:
+                    return _json(400, {"error": {"type": "illegal_argument_exception",
+                                                 "reason": f"malformed action line {i + 1}"},
+                                       "status": 400})
+                (op, meta), = action.items()
+                if op not in ("index", "create", "update", "delete"):
+                    return _json(400, {"error": {"type": "illegal_argument_exception",
+                                                 "reason": f"unknown action [{op}]"},
+                                       "status": 400})
+                source = None
+                if op != "delete":
+                    if i + 1 >= len(parsed) or not isinstance(parsed[i + 1], dict):
+                        return _json(400, {"error": {"type": "illegal_argument_exception",
+                                                     "reason": "action without document"},
+                                           "status": 400})
+                    source = parsed[i + 1]
+                    i += 2
+                else:
+                    i += 1
+                meta = dict(meta or {})
+                self.actions.append((op, meta, source))
+                item = self._apply(op, meta, source, default_index)
+                errors = errors or "error" in item
+                items.append({op: item})
+        return _json(200, {"took": 1, "errors": errors, "items": items})
+
+    def _apply(self, op, meta, source, default_index):  # type: ignore[no-untyped-def]
+        index = meta.get("_index") or default_index
+        if not index:
+            return {"status": 400, "error": {"type": "action_request_validation_exception",
+                                             "reason": "index is missing"}}
+        if "_type" in meta:
+            return {"_index": index, "status": 400,
+                    "error": {"type": "illegal_argument_exception",
+                              "reason": "Action/metadata line contains an unknown parameter "
+                                        "[_type]"}}
+        doc_id = meta.get("_id")
+        if doc_id is None:
+            self._auto_id += 1
+            doc_id = f"auto-{self._auto_id}"
+        key = (index, str(doc_id))
+        exists = key in self.documents
+        if op == "create" and exists:
+            return {"_index": index, "_id": doc_id, "status": 409,
+                    "error": {"type": "version_conflict_engine_exception",
+                              "reason": f"[{doc_id}]: version conflict, document already "
+                                        "exists"}}
+        if op == "delete":
+            self.documents.pop(key, None)
+            return {"_index": index, "_id": doc_id, "result": "deleted" if exists else
+                    "not_found", "status": 200 if exists else 404}
+        if op == "update":
+            if not exists:
+                return {"_index": index, "_id": doc_id, "status": 404,
+                        "error": {"type": "document_missing_exception",
+                                  "reason": f"[{doc_id}]: document missing"}}
+            self.documents[key].update((source or {}).get("doc", {}))
+            return {"_index": index, "_id": doc_id, "result": "updated", "status": 200}
+        self.documents[key] = source or {}
+        return {"_index": index, "_id": doc_id, "result": "updated" if exists else "created",
+                "status": 200 if exists else 201}
+
+    def wait_for(self, n: int, timeout_s: float = 10.0) -> Dict[Tuple[str, str], Dict[str, Any]]:
+        self._wait(lambda: len(self.documents) >= n, timeout_s, f"{n} documents")
+        return dict(self.documents)
+
+
+class LokiReceiver(_HttpReceiver):
+    """Loki push API, JSON flavour. ``entries`` holds ``(labels, ns_timestamp, line)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: List[Tuple[Dict[str, str], int, str]] = []
+
+    def handle(self, method, path, headers, body):  # type: ignore[no-untyped-def]
+        route = path.split("?", 1)[0]
+        if method == "GET" and route == "/ready":
+            return 200, "text/plain", b"ready\n"
+        if route != "/loki/api/v1/push":
+            return 404, "text/plain", b"404 page not found\n"
+        if method != "POST":
+            return 405, "text/plain", b"method not allowed\n"
+        ctype = headers.get("content-type", "").split(";")[0].strip()
+        if ctype != "application/json":
+            return 415, "text/plain", (
+                f"this receiver speaks the JSON push format only, got {ctype!r}\n".encode())
+        try:
+            payload = json.loads(body.decode("utf-8"))
+            new = []
+            for stream in payload["streams"]:
+                labels = stream["stream"]
+                if not isinstance(labels, dict) or not labels:
+                    raise ValueError("stream without labels")
+                for value in stream["values"]:
+                    ts, line = value[0], value[1]
+                    if not isinstance(ts, str) or not ts.isdigit():
+                        raise ValueError(f"timestamp must be a string of digits, got {ts!r}")
+                    if not isinstance(line, str):
+                        raise ValueError("line must be a string")
+                    new.append((dict(labels), int(ts), line))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            return 400, "text/plain", f"error parsing push request: {exc}\n".encode()
+        with self._cond:
+            self.entries.extend(new)
+        return 204, "", b""
+
+    def wait_for(self, n: int, timeout_s: float = 10.0) -> List[Tuple[Dict[str, str], int, str]]:
+        self._wait(lambda: len(self.entries) >= n, timeout_s, f"{n} Loki entries")
+        return list(self.entries)
+
+
+# --- Fluentd forward protocol -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventTime:
+    """Forward protocol EventTime (msgpack ext type 0): seconds and nanoseconds."""
+
+    seconds: int
+    nanoseconds: int
+
+    def to_ns(self) -> int:
+        return self.seconds * 1_000_000_000 + self.nanoseconds
+
+
+@dataclass(frozen=True)
+class ForwardEntry:
+    tag: str
+    time: Union[EventTime, int, float]
+    record: Dict[str, Any]
+    option: Dict[str, Any] = field(default_factory=dict)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == 0 and len(data) == 8:
+        sec, nsec = struct.unpack(">II", data)
+        return EventTime(sec, nsec)
+    return msgpack.ExtType(code, data)
+
+
+class ForwardReceiver(_Recorder):
+    """A Fluentd forward input on 127.0.0.1:0. ``entries`` lists :class:`ForwardEntry`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: List[ForwardEntry] = []
+        self.errors: List[str] = []
+        receiver = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                unpacker = msgpack.Unpacker(ext_hook=_ext_hook, raw=False,
+                                            strict_map_key=False, max_buffer_size=64 << 20)
+                sock: socket.socket = self.request
+                while True:
+                    try:
+                        data = sock.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    unpacker.feed(data)
+                    for message in unpacker:
+                        ack = receiver._accept(message)
+                        if ack is not None:
+                            sock.sendall(msgpack.packb({"ack": ack}))
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> ForwardReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def _accept(self, message: Any) -> str | None:
+        try:
+            if not isinstance(message, (list, tuple)) or len(message) < 2:
+                raise ValueError(f"not a forward message: {message!r:.80}")
+            tag = message[0]
+            if not isinstance(tag, str):
+                raise ValueError("tag must be a string")
+            second = message[1]
+            option: Dict[str, Any] = {}
+            if isinstance(second, (list, tuple)):  # Forward mode
+                option = message[2] if len(message) > 2 and message[2] else {}
+                pairs = [(t, r) for t, r in second]
+            elif isinstance(second, (bytes, bytearray)):  # PackedForward
+                option = message[2] if len(message) > 2 and message[2] else {}
+                payload = bytes(second)
+                if option.get("compressed") == "gzip":
+                    payload = gzip.decompress(payload)
+                inner = msgpack.Unpacker(ext_hook=_ext_hook, raw=False)
+                inner.feed(payload)
+                pairs = [(t, r) for t, r in inner]
+            else:  # Message mode
+                if len(message) < 3:
+                    raise ValueError("message mode needs [tag, time, record]")
+                option = message[3] if len(message) > 3 and message[3] else {}
+                pairs = [(second, message[2])]
+            entries = []
+            for t, record in pairs:
+                if not isinstance(t, (EventTime, int, float)):
+                    raise ValueError(f"bad time {t!r}")
+                if not isinstance(record, dict):
+                    raise ValueError("record must be a map")
+                entries.append(ForwardEntry(tag, t, record, dict(option)))
+        except (ValueError, TypeError, OSError) as exc:
+            with self._cond:
+                self.errors.append(str(exc))
+                self._cond.notify_all()
+            return None
+        with self._cond:
+            self.entries.extend(entries)
+            self._cond.notify_all()
+        chunk = option.get("chunk")
+        return chunk if isinstance(chunk, str) else None
+
+    def wait_for(self, n: int, timeout_s: float = 10.0) -> List[ForwardEntry]:
+        self._wait(lambda: len(self.entries) >= n, timeout_s, f"{n} forward entries")
+        return list(self.entries)
