@@ -1,0 +1,274 @@
+"""Realistic Monitor events, rendered to JSON bytes once and cheaply.
+
+A pool of templates is rendered at start-up from the seeded RNG; each event then only fills in its
+``eventId`` and ``timestamp`` (and, for alerts, the ids it refers to) by byte formatting. That keeps
+seeding a million events to seconds while the pool still covers every shape a connector must take:
+both timestamp forms, alerts, non-ASCII text, emoji, and a few events of tens of kilobytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, List, Sequence, Tuple
+
+__all__ = ["EventFactory", "random_guid", "render_json"]
+
+_TEMPLATE_POOL = 256
+_LARGE_EVERY = 1000  # one event in this many is tens of kilobytes
+_ALERT_SHARE = 0.03
+_NO_FRACTION_SHARE = 0.05
+_MAX_INGESTION_LAG_S = 300.0  # timestamps precede ingestion by up to five minutes
+
+_LOCATIONS: Sequence[Tuple[str, str, str, float, float]] = (
+    ("united states", "washington", "seattle", 47.6, -122.33),
+    ("united states", "california", "san francisco", 37.77, -122.42),
+    ("india", "gujarat", "akota", 22.3, 73.17),
+    ("switzerland", "zürich", "Zürich", 47.37, 8.54),
+    ("brazil", "são paulo", "São Paulo", -23.55, -46.63),
+    ("japan", "東京都", "東京", 35.68, 139.69),
+    ("germany", "bayern", "München", 48.14, 11.58),
+    ("poland", "małopolskie", "Kraków", 50.06, 19.94),
+    ("canada", "québec", "Montréal", 45.5, -73.57),
+    ("iceland", "höfuðborgarsvæðið", "Reykjavík", 64.15, -21.94),
+    ("united kingdom", "england", "london", 51.51, -0.13),
+    ("australia", "new south wales", "sydney", -33.87, 151.21),
+    ("mexico", "ciudad de méxico", "Ciudad de México", 19.43, -99.13),
+    ("russia", "москва", "Москва", 55.76, 37.62),
+)
+
+_USER_AGENTS: Sequence[Tuple[str, str, str, str, str]] = (
+    # userAgent, browser family, os family, device family, major version
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36",
+        "Chrome", "Windows", "Other", "120",
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.1 Safari/605.1.15",
+        "Safari", "Mac OS X", "Mac", "17",
+    ),
+    ("DocuSign/6.12 (iPhone; iOS 17.1; Scale/3.00)", "DocuSign", "iOS", "iPhone", "6"),
+    ("SignBot/2.3 🚀 (Linux; contrat-signé)", "Other", "Linux", "Other", "2"),
+    ("Go-http-client/1.1", "Go-http-client", "Other", "Other", "1"),
+    ("", "", "", "", ""),
+)
+
+_ACTIONS: Sequence[Tuple[str, str, str, str]] = (
+    # object, action, source, result
+    ("Account", "UserAdded", "API", ""),
+    ("Account", "UserDeleted", "Web", ""),
+    ("Account", "PermissionProfileChanged", "Web", ""),
+    ("Account", "SettingChanged", "Web", ""),
+    ("User", "Login", "Web", "Success"),
+    ("User", "Login", "Mobile", "Failure"),
+    ("User", "PasswordChanged", "Web", "Success"),
+    ("User", "TwoFactorAuthenticationChanged", "Web", ""),
+    ("Envelope", "Voided", "API", ""),
+    ("Envelope", "Downloaded", "Web", ""),
+    ("Envelope", "Purged", "System", ""),
+    ("Document", "Downloaded", "API", ""),
+    ("Organization", "DomainAdded", "Web", ""),
+    ("Organization", "SsoSettingsChanged", "Web", ""),
+    ("Integration", "IntegratorKeyCreated", "Web", ""),
+)
+
+_ALERT_ACTIONS = ("IpAddressOutsideAllowedRanges", "TooManyLoginFailures", "CredentialLeakDetected")
+_SEVERITIES = ("Low", "Medium", "High")
+_DOCUMENT_NAMES = ("Contrat de vente – Müller.pdf", "NDA 2026.pdf", "見積書.pdf", "Offer 💼.docx")
+
+# Placeholders replaced per event; chosen so they cannot occur in rendered JSON otherwise.
+_TS, _ID, _IDS, _COUNT = "@@ts@@", "@@id@@", "@@ids@@", "@@count@@"
+
+
+def render_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, the exact form events are served in."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def random_guid(rng: random.Random) -> str:
+    """A version-4 UUID drawn from ``rng``, so ids repeat for a given seed."""
+    n = rng.getrandbits(128)
+    n = (n & ~(0xF << 76)) | (0x4 << 76)
+    n = (n & ~(0xC << 60)) | (0x8 << 60)
+    h = "%032x" % n
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True)
+class _Template:
+    """Event JSON split around its placeholders: ``parts[0] + v0 + parts[1] + v1 ...``."""
+
+    parts: Tuple[bytes, ...]
+    slots: Tuple[str, ...]
+
+    @classmethod
+    def of(cls, event: Dict[str, Any]) -> _Template:
+        text = render_json(event)
+        parts: List[bytes] = []
+        slots: List[str] = []
+        while True:
+            hits = [(text.find(p.encode()), p) for p in (_TS, _ID, _IDS, _COUNT)]
+            hits = [h for h in hits if h[0] >= 0]
+            if not hits:
+                parts.append(text)
+                return cls(tuple(parts), tuple(slots))
+            at, placeholder = min(hits)
+            end = at + len(placeholder)
+            if placeholder == _IDS:  # the list placeholder replaces its quotes too
+                at, end = at - 1, end + 1
+            parts.append(text[:at])
+            slots.append(placeholder)
+            text = text[end:]
+
+
+class EventFactory:
+    """Deterministic stream of events for one seed; not thread-safe (the store serialises calls)."""
+
+    def __init__(self, seed: int, account_id: str, organization_id: str, user_ids: Sequence[str]):
+        self._rng = random.Random(f"events-{seed}")
+        self._account_id = account_id
+        self._organization_id = organization_id
+        self._user_ids = list(user_ids)
+        self._count = 0
+        self._recent: Deque[str] = deque(maxlen=8)
+        self._stamp_second = -1
+        self._stamp_head = b""
+        self._large_phase = self._rng.randrange(_LARGE_EVERY)
+        self._normal = [_Template.of(self._event()) for _ in range(_TEMPLATE_POOL)]
+        self._alerts = [_Template.of(self._alert()) for _ in range(_TEMPLATE_POOL // 8)]
+        self._large = [_Template.of(self._large_event()) for _ in range(3)]
+
+    def make(self, ingested_at: float) -> Tuple[str, bytes]:
+        """The next event for ingestion at ``ingested_at`` (unix seconds): its id and JSON bytes."""
+        rng = self._rng
+        if self._count % _LARGE_EVERY == self._large_phase:
+            template = self._large[self._count % len(self._large)]
+        elif rng.random() < _ALERT_SHARE and self._recent:
+            template = self._alerts[rng.randrange(len(self._alerts))]
+        else:
+            template = self._normal[rng.randrange(len(self._normal))]
+        self._count += 1
+        event_id = random_guid(rng)
+        stamp = ingested_at - rng.random() * _MAX_INGESTION_LAG_S
+        values = {
+            _TS: self._timestamp(stamp, with_fraction=rng.random() >= _NO_FRACTION_SHARE),
+            _ID: event_id.encode(),
+        }
+        if len(template.slots) > 2:
+            values[_IDS] = b",".join(b'"%s"' % i.encode() for i in self._recent)
+            values[_COUNT] = b"%d" % rng.randint(1, 50)
+        out = [template.parts[0]]
+        for slot, part in zip(template.slots, template.parts[1:]):
+            out.append(values[slot])
+            out.append(part)
+        self._recent.append(event_id)
+        return event_id, b"".join(out)
+
+    def _timestamp(self, unix_s: float, with_fraction: bool) -> bytes:
+        """``2026-11-27T09:10:06.0512813Z`` (seven digits, as DocuSign) or ``...06Z`` (some)."""
+        seconds, fraction = divmod(int(unix_s * 10_000_000), 10_000_000)
+        if seconds != self._stamp_second:  # strftime is the slow part; events cluster in time
+            self._stamp_second = seconds
+            self._stamp_head = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
+        if with_fraction:
+            return b"%s.%07dZ" % (self._stamp_head, fraction)
+        return self._stamp_head + b"Z"
+
+    # -- template shapes -------------------------------------------------------------------
+
+    def _event(self) -> Dict[str, Any]:
+        rng = self._rng
+        obj, action, source, result = rng.choice(_ACTIONS)
+        return self._envelope(obj, action, source, result, self._data_for(obj, action))
+
+    def _alert(self) -> Dict[str, Any]:
+        rng = self._rng
+        data = {"EventIds": [_IDS], "Count": _COUNT, "Severity": rng.choice(_SEVERITIES)}
+        return self._envelope("Alert", rng.choice(_ALERT_ACTIONS), "System", "", data)
+
+    def _large_event(self) -> Dict[str, Any]:
+        rng = self._rng
+        rows = [
+            {
+                "UserId": random_guid(rng),
+                "Email": f"user{rng.randrange(10**6)}@example.com",
+                "UserName": rng.choice(("Anna Müller", "João Silva", "山田太郎", "Zoë 🌟 Brooks")),
+                "PermissionProfileId": str(rng.randrange(10**8)),
+            }
+            for _ in range(rng.randint(150, 300))  # ~130 bytes each: 20 to 40 KB
+        ]
+        data = {"ImportId": random_guid(rng), "Users": rows, "Count": str(len(rows))}
+        return self._envelope("Account", "BulkUsersImported", "API", "Success", data)
+
+    def _data_for(self, obj: str, action: str) -> Dict[str, Any]:
+        rng = self._rng
+        if obj in ("Envelope", "Document"):
+            return {"EnvelopeId": random_guid(rng), "DocumentName": rng.choice(_DOCUMENT_NAMES)}
+        if obj == "Account" and action.startswith("User"):
+            return {
+                "AffectedUserId": random_guid(rng),
+                "AffectedMembershipId": random_guid(rng),
+                "PermissionProfileId": str(rng.randrange(10**8)),
+            }
+        if action == "SettingChanged":
+            return {"SettingName": "allowSigningExtensions", "OldValue": "false", "NewValue": "true"}
+        return {}
+
+    def _envelope(
+        self, obj: str, action: str, source: str, result: str, data: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """Every SDK 2.x field, absent values as empty strings as DocuSign sends them."""
+        rng = self._rng
+        country, state, city, lat, lon = rng.choice(_LOCATIONS)
+        agent, browser, os_family, device, major = rng.choice(_USER_AGENTS)
+        referenced = random_guid(rng) if obj == "Account" else ""
+        affected = data.get("AffectedUserId", "")
+        ip = f"{rng.randint(11, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randint(1, 254)}"
+        return {
+            "timestamp": _TS,
+            "eventId": _ID,
+            "site": "DEMO",
+            "accountId": self._account_id,
+            "organizationId": self._organization_id,
+            "userId": rng.choice(self._user_ids),
+            "integratorKey": rng.choice(("##DOCUSIGN_INTERNAL_NOT_USED##", random_guid(rng))),
+            "userAgent": agent,
+            "userAgentClientInfo": {
+                "browser": {"family": browser, "major": major, "minor": "0", "patch": ""},
+                "device": {"family": device, "brand": "", "model": ""},
+                "os": {"family": os_family, "major": "", "minor": "", "patch": "", "patchMinor": ""},
+            },
+            "ipAddress": ip,
+            "ipAddressLocation": {
+                "latitude": lat, "longitude": lon, "country": country, "state": state, "city": city,
+            },
+            "object": obj,
+            "action": action,
+            "property": "allowSigningExtensions" if action == "SettingChanged" else "",
+            "field": "",
+            "result": result,
+            "source": source,
+            "isUserMemberOfDomain": rng.random() < 0.7,
+            "referencedUserIsMemberOfDomain": bool(referenced) and rng.random() < 0.5,
+            "referencedUserId": referenced,
+            "proxyStatus": "",
+            "proxyType": "",
+            "proxyLevel": "",
+            "latitude": lat,
+            "longitude": lon,
+            "city": city,
+            "state": state,
+            "country": country,
+            "device": device,
+            "browser": browser,
+            "os": os_family,
+            "affectedUserId": affected,
+            "affectedUserIsMemberOfDomain": bool(affected) and rng.random() < 0.5,
+            "data": data,
+        }
+

@@ -1,0 +1,272 @@
+"""The Simulator: one DocuSign account, its Monitor stream, and the controls tests need."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .api import DocuSignApi, Tenant
+from .auth import Accounts, User
+from .config import SimulatorConfig
+from .control import Control
+from .events import EventFactory, random_guid
+from .faults import Fault, FaultPlan
+from .keys import private_pem, public_pem, shared_private_key
+from .ratelimit import RateLimiter
+from .server import Dispatcher, RecordedRequest, SimulatorHTTPServer
+from .store import EventLog
+
+__all__ = ["Simulator"]
+
+_DAY_S = 86400.0
+_EVENT_USERS = 12  # distinct userIds that appear in events besides the admin
+
+
+class Simulator:
+    """A DocuSign (account server + Monitor) on loopback; use as a context manager."""
+
+    def __init__(self, config: Optional[SimulatorConfig] = None, **overrides: Any):
+        self.config = cfg = dataclasses.replace(config or SimulatorConfig(), **overrides)
+        self._clock = cfg.clock
+        ids = random.Random(f"ids-{cfg.seed}")
+        self.integration_key = random_guid(ids)
+        self.user_id = random_guid(ids)
+        self.account_id = random_guid(ids)
+        self.organization_id = random_guid(ids)
+        event_users = [self.user_id] + [random_guid(ids) for _ in range(_EVENT_USERS)]
+
+        self._key = shared_private_key()
+        self._accounts = Accounts(clock=self._clock, token_lifetime_s=cfg.token_lifetime_s)
+        self._accounts.register_key(self.integration_key, public_pem(self._key))
+        self.register_user(self.user_id)
+        self.set_consent(True)
+
+        factory = EventFactory(cfg.seed, self.account_id, self.organization_id, event_users)
+        self._log = EventLog(factory, cfg.seed, cfg.retention_days * _DAY_S, self._clock)
+        self._limiter = RateLimiter(self._clock, cfg.rate_limits, cfg.hourly_limit,
+                                    cfg.burst_limit, cfg.burst_window_s)
+        self._faults = FaultPlan(cfg.seed)
+        self._tenant = Tenant(self.account_id, self.organization_id, "Simulated Org Account",
+                              admin_user_id=self.user_id)
+        api = DocuSignApi(self._tenant, self._accounts, self._log, self._limiter)
+        self._dispatcher = Dispatcher(api.handle, Control(self), self._faults)
+
+        self._server: Optional[SimulatorHTTPServer] = None
+        self._server_thread: Optional[threading.Thread] = None
+        self._rate_per_minute = 0.0
+        self._ingest_thread: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
+        self.base_url = ""
+        if cfg.backlog:
+            self.seed_backlog(cfg.backlog, cfg.backlog_days)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def start(self) -> Simulator:
+        """Bind (port 0 = ephemeral), then serve from a background thread."""
+        if self._server is not None:
+            return self
+        cfg = self.config
+        context = None
+        if cfg.tls_cert:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        self._server = SimulatorHTTPServer((cfg.host, cfg.port), self._dispatcher, context)
+        host, port = self._server.server_address[:2]
+        url_host = f"[{host}]" if ":" in host else host
+        self.base_url = f"{'https' if context else 'http'}://{url_host}:{port}"
+        self._tenant.base_url = self.base_url
+        self._tenant.audiences = {f"{url_host}:{port}"}
+        if host in ("127.0.0.1", "::1"):
+            self._tenant.audiences.add(f"localhost:{port}")
+        self._stopping.clear()
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="docusign-simulator", daemon=True)
+        self._server_thread.start()
+        self.set_event_rate(cfg.events_per_minute)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._ingest_thread is not None:
+            self._ingest_thread.join()
+            self._ingest_thread = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            self._server = None
+        if self._server_thread is not None:
+            self._server_thread.join()
+            self._server_thread = None
+
+    @property
+    def audience(self) -> str:
+        """The ``aud`` an assertion must carry: host:port of ``base_url``, no scheme."""
+        return self.base_url.split("://", 1)[1]
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def private_key_pem(self, fmt: str = "pkcs1") -> bytes:
+        return private_pem(self._key, fmt)
+
+    def write_private_key(self, path: os.PathLike, fmt: str = "pkcs1") -> Path:
+        """Write the key readable by its owner only (0600), as a real key file should be."""
+        target = Path(path)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(self.private_key_pem(fmt))
+        os.chmod(target, 0o600)
+        return target
+
+    def env(self, key_file: os.PathLike) -> Dict[str, str]:
+        """The connector's environment for this simulator."""
+        return {
+            "DOCUSIGN_AUTH_URL": self.base_url,
+            "DOCUSIGN_MONITOR_URL": self.base_url,
+            "DOCUSIGN_USER_ID": self.user_id,
+            "DOCUSIGN_INTEGRATION_KEY": self.integration_key,
+            "DOCUSIGN_PRIVATE_KEY_FILE": str(key_file),
+            "DOCUSIGN_ENVIRONMENT": "development",
+        }
+
+    def register_key(self, integration_key: str, public_key_pem: bytes) -> None:
+        self._accounts.register_key(integration_key, public_key_pem)
+
+    def register_user(self, user_id: str, org_admin: bool = True, organizations: int = 1) -> None:
+        number = int(user_id.replace("-", "")[:6], 16) % 1000 if user_id[:6].isalnum() else 0
+        self._accounts.register_user(User(user_id, f"Admin User{number}",
+                                          f"admin{number}@example.com", org_admin, organizations))
+
+    def set_consent(self, granted: bool, integration_key: Optional[str] = None,
+                    user_id: Optional[str] = None) -> None:
+        self._accounts.set_consent(integration_key or self.integration_key,
+                                   user_id or self.user_id, granted)
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        """Applies to tokens issued from now on."""
+        self._accounts.token_lifetime_s = int(seconds)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far expires now (the server answers 401 to them)."""
+        self._accounts.expire_all_tokens()
+
+    # -- Monitor state -------------------------------------------------------------------
+
+    def set_monitor_enabled(self, enabled: bool) -> None:
+        self._tenant.monitor_enabled = enabled
+
+    def set_rate_limits(self, enabled: bool = True, hourly_limit: Optional[int] = None,
+                        burst_limit: Optional[int] = None,
+                        burst_window_s: Optional[float] = None) -> None:
+        """Change limits; arguments left as None keep their current value."""
+        lim = self._limiter
+        lim.configure(
+            enabled,
+            lim.hourly_limit if hourly_limit is None else int(hourly_limit),
+            lim.burst_limit if burst_limit is None else int(burst_limit),
+            lim.burst_window_s if burst_window_s is None else float(burst_window_s),
+        )
+
+    def inject(self, fault: Fault) -> None:
+        self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> List[Fault]:
+        return self._faults.active()
+
+    # -- events --------------------------------------------------------------------------
+
+    def append_events(self, n: int, backdate_s: float = 0.0) -> List[str]:
+        """Ingest ``n`` events now (or ``backdate_s`` ago); returns their eventIds in order."""
+        at = self._clock() - backdate_s
+        return self._log.ingest([at] * n)
+
+    def seed_backlog(self, n: int, days: float) -> List[str]:
+        """``n`` events with ingestion times spread evenly over the past ``days``."""
+        if n <= 0:
+            return []
+        now, span = self._clock(), days * _DAY_S
+        return self._log.ingest([now - span + span * i / n for i in range(n)])
+
+    def set_event_rate(self, per_minute: float) -> None:
+        """Background ingestion while the server runs (0 stops it)."""
+        self._rate_per_minute = max(0.0, float(per_minute))
+        if self._rate_per_minute and self._ingest_thread is None and self._server is not None:
+            self._ingest_thread = threading.Thread(target=self._ingest_loop,
+                                                   name="docusign-simulator-ingest", daemon=True)
+            self._ingest_thread.start()
+
+    def _ingest_loop(self) -> None:
+        owed, last = 0.0, time.monotonic()
+        while not self._stopping.wait(0.1):
+            now = time.monotonic()
+            owed += (now - last) * self._rate_per_minute / 60.0
+            last = now
+            if owed >= 1.0:
+                self.append_events(int(owed))
+                owed -= int(owed)
+
+    def event_ids(self) -> List[str]:
+        """Every eventId ever ingested, in ingestion order (retention does not remove them here)."""
+        return self._log.event_ids()
+
+    def retained_event_ids(self) -> List[str]:
+        """The eventIds the stream can still serve (inside the retention window)."""
+        return self._log.retained_event_ids()
+
+    def event_bytes(self, event_id: str) -> bytes:
+        """The exact JSON bytes served for ``event_id``."""
+        return self._log.event_bytes(event_id)
+
+    # -- observation ---------------------------------------------------------------------
+
+    @property
+    def requests(self) -> List[RecordedRequest]:
+        return list(self._dispatcher.requests)
+
+    def clear_requests(self) -> None:
+        self._dispatcher.requests.clear()
+
+    @property
+    def token_requests(self) -> int:
+        return self._dispatcher.token_requests
+
+    @property
+    def stream_requests(self) -> int:
+        return self._dispatcher.stream_requests
+
+    def state(self) -> Dict[str, Any]:
+        lim = self._limiter
+        return {
+            "base_url": self.base_url,
+            "audience": self.audience if self.base_url else "",
+            "integration_key": self.integration_key,
+            "user_id": self.user_id,
+            "account_id": self.account_id,
+            "organization_id": self.organization_id,
+            "events": len(self._log),
+            "token_requests": self.token_requests,
+            "stream_requests": self.stream_requests,
+            "monitor_enabled": self._tenant.monitor_enabled,
+            "token_lifetime_s": self._accounts.token_lifetime_s,
+            "events_per_minute": self._rate_per_minute,
+            "rate_limits": {"enabled": lim.enabled, "hourly_limit": lim.hourly_limit,
+                            "burst_limit": lim.burst_limit, "burst_window_s": lim.burst_window_s},
+        }
