@@ -1,0 +1,253 @@
+"""The installed `docusign-input` against the simulator, as Vector or Fluent Bit would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import Connector, lines_of
+
+
+def stderr_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    return proc.stderr.decode().strip().splitlines()
+
+
+def test_backfill_earliest_delivers_every_event_byte_for_byte_in_order(simulator, connector):
+    simulator.seed_backlog(1200, days=2)
+    proc = connector.run("run", "--backfill-start", "earliest", "--page-size", "500")
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.split(b"\n")
+    assert lines[-1] == b""  # newline-terminated, no blank lines
+    ids = simulator.event_ids()
+    assert [json.loads(line)["eventId"] for line in lines[:-1]] == ids
+    assert lines[:-1] == [simulator.event_bytes(i) for i in ids]
+    saved = connector.saved()
+    assert saved["health"]["events_delivered"] == 1200 and saved["cursor"]
+    # One summary line per sync on stderr, naming the figures.
+    assert any("sync done" in line and "events=1200" in line for line in stderr_lines(proc))
+
+
+def test_second_run_delivers_only_new_events_and_mints_no_token(simulator, connector):
+    simulator.seed_backlog(50, days=1)
+    assert connector.run("run", "--backfill-start", "earliest").returncode == 0
+    tokens = simulator.token_requests
+    new_ids = simulator.append_events(7)
+    proc = connector.run("run")
+    assert proc.returncode == 0
+    assert [e["eventId"] for e in lines_of(proc.stdout)] == new_ids
+    assert simulator.token_requests == tokens  # the cached token was reused
+    cache = connector.checkpoint.with_name(connector.checkpoint.name + ".token")
+    token_files = [p for p in connector.checkpoint.parent.iterdir() if "token" in p.name]
+    assert token_files, "a token cache file is kept beside the checkpoint"
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in token_files)
+    del cache
+
+
+def test_without_backfill_the_first_run_starts_now(simulator, connector):
+    simulator.seed_backlog(30, days=1)
+    first = connector.run("run")
+    assert first.returncode == 0 and first.stdout == b""
+    new_ids = simulator.append_events(3)
+    second = connector.run("run")
+    assert [e["eventId"] for e in lines_of(second.stdout)] == new_ids
+
+
+def test_no_token_cache_mints_every_run(simulator, connector):
+    connector.run("run", "--no-token-cache")
+    before = simulator.token_requests
+    connector.run("run", "--no-token-cache")
+    assert simulator.token_requests == before + 1
+    assert not [p for p in connector.checkpoint.parent.iterdir() if "token" in p.name]
+
+
+def test_consent_required_prints_the_consent_url_and_exits_77(simulator, connector):
+    simulator.set_consent(False)
+    proc = connector.run("run")
+    assert proc.returncode == 77
+    lines = stderr_lines(proc)
+    assert len([l for l in lines if "error" in l]) == 1
+    assert "consent" in lines[-1] and "/oauth/auth?" in lines[-1]
+    assert simulator.integration_key in lines[-1]  # the one place the key may appear
+    assert b"Traceback" not in proc.stderr and proc.stdout == b""
+
+
+def test_wrong_private_key_says_key_or_environment(simulator, connector, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    bad = tmp_path / "other.pem"
+    bad.write_bytes(pem)
+    proc = connector.run("run", env={"DOCUSIGN_PRIVATE_KEY_FILE": str(bad)})
+    assert proc.returncode == 77
+    message = stderr_lines(proc)[-1].lower()
+    assert "key" in message and "environment" in message
+    assert not connector.checkpoint.exists() or connector.saved()["cursor"] is not None
+
+
+def test_unknown_user_and_unknown_integration_key_are_named(simulator, connector):
+    user = connector.run("run", env={"DOCUSIGN_USER_ID": "0b9a3a4e-1111-4222-8333-444455556666"})
+    assert user.returncode == 77 and "user" in stderr_lines(user)[-1].lower()
+    key = connector.run("run", env={"DOCUSIGN_INTEGRATION_KEY": "0b9a3a4e-1111-4222-8333-444455556666"})
+    assert key.returncode == 77 and "integration key" in stderr_lines(key)[-1].lower()
+
+
+def test_monitor_not_enabled_is_77_with_a_fix(simulator, connector):
+    simulator.set_monitor_enabled(False)
+    proc = connector.run("run")
+    assert proc.returncode == 77
+    assert "Monitor" in stderr_lines(proc)[-1]
+
+
+def test_a_second_instance_on_the_same_checkpoint_exits_75_naming_the_holder(simulator, connector):
+    follower = connector.popen("run", "--follow", "--poll-interval", "1")
+    try:
+        deadline = time.time() + 15
+        while not connector.checkpoint.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        second = connector.run("run")
+        assert second.returncode == 75
+        assert f"pid {follower.pid}" in stderr_lines(second)[-1]
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=5) == 0
+
+
+def test_sigterm_stops_follow_within_five_seconds_with_exit_0(simulator, connector):
+    simulator.seed_backlog(100, days=1)
+    proc = connector.popen("run", "--follow", "--backfill-start", "earliest", "--poll-interval", "30")
+    time.sleep(2)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # twice: no traceback, same outcome
+    assert proc.wait(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    out, err = proc.communicate()
+    assert b"Traceback" not in err
+    assert len(out.splitlines()) == 100
+    assert connector.saved()["health"]["events_delivered"] == 100
+
+
+def test_token_expiring_mid_drain_is_reminted_and_nothing_is_lost(simulator, connector):
+    simulator.set_token_lifetime(2)
+    simulator.seed_backlog(600, days=1)
+    simulator.inject_slow = None
+    proc = connector.run("run", "--backfill-start", "earliest", "--page-size", "50", "--no-token-cache")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [e["eventId"] for e in lines_of(proc.stdout)] == simulator.event_ids()
+
+
+def test_organizations_api_looks_up_the_organization_once_and_keeps_it(simulator, connector):
+    simulator.seed_backlog(20, days=1)
+    args = ("run", "--monitor-api", "organizations", "--backfill-start", "earliest")
+    proc = connector.run(*args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(lines_of(proc.stdout)) == 20
+    assert connector.saved()["organization_id"] == simulator.organization_id
+    paths = [r.path for r in simulator.requests]
+    assert f"/v1/organizations/{simulator.organization_id}/stream" in paths
+    assert paths.count("/oauth/userinfo") == 1
+    connector.run(*args)
+    assert [r.path for r in simulator.requests].count("/oauth/userinfo") == 1
+
+
+def test_reader_closing_stdout_is_74_and_the_next_run_delivers_the_rest(simulator, connector):
+    simulator.seed_backlog(3000, days=1)
+    proc = connector.popen("run", "--backfill-start", "earliest", "--page-size", "100")
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=30) == 74
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "stdout" in err
+    rest = connector.run("run")
+    assert rest.returncode == 0
+    delivered = {e["eventId"] for e in lines_of(rest.stdout)}
+    saved_before = set(simulator.event_ids()) - delivered
+    # Whatever the first run had not checkpointed arrives now: the union is complete.
+    assert set(simulator.event_ids()) == delivered | saved_before
+    assert len(delivered) > 0
+
+
+@pytest.mark.parametrize(
+    "env, flag, needle",
+    [
+        ({"DOCUSIGN_ENVIRONMENT": "staging"}, None, "environment"),
+        ({"DOCUSIGN_USER_ID": ""}, None, "user"),
+        ({}, ("--page-size", "5000"), "page"),
+        ({}, ("--backfill-start", "next tuesday"), "backfill"),
+        ({}, ("--backfill-start", "2099-01-01"), "future"),
+        ({"DOCUSIGN_MONITOR_URL": "http://monitor.example.com"}, None, "https"),
+        ({"DOCUSIGN_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, None, "key"),
+    ],
+)
+def test_bad_settings_give_one_line_and_exit_78_without_network(simulator, connector, env, flag, needle):
+    before = len(simulator.requests)
+    proc = connector.run("run", *(flag or ()), env=env)
+    assert proc.returncode == 78, proc.stderr.decode()
+    lines = stderr_lines(proc)
+    assert len(lines) == 1 and needle in lines[0].lower() and "Traceback" not in lines[0]
+    assert len(simulator.requests) == before
+
+
+def test_status_reports_health_and_max_lag(simulator, connector):
+    assert connector.run("status").returncode == 1  # never ran
+    connector.run("run")
+    ok = connector.run("status", "--max-lag", "600")
+    assert ok.returncode == 0 and b"OK" in ok.stdout
+    as_json = json.loads(connector.run("status", "--json").stdout)
+    assert as_json["healthy"] is True and as_json["last_success"]
+    time.sleep(1.1)
+    assert connector.run("status", "--max-lag", "1").returncode == 1
+
+
+def test_status_reports_the_last_error(simulator, connector):
+    connector.run("run")
+    simulator.set_monitor_enabled(False)
+    assert connector.run("run").returncode == 77
+    status = connector.run("status", "--json")
+    assert status.returncode == 1
+    assert "Monitor" in json.loads(status.stdout)["last_error"]["message"]
+
+
+def test_check_reports_without_saving_anything(simulator, connector):
+    simulator.seed_backlog(10, days=1)
+    proc = connector.run("check", "--backfill-start", "earliest")
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = proc.stdout.decode()
+    assert "Token" in text and "10" in text
+    assert simulator.integration_key not in text
+    assert not connector.checkpoint.exists()
+
+
+def test_consent_url_command(simulator, connector):
+    proc = connector.run("consent-url", "--redirect-uri", "https://example.com/cb")
+    assert proc.returncode == 0
+    url = proc.stdout.decode().strip()
+    assert url.startswith(simulator.base_url + "/oauth/auth?")
+    assert "scope=signature%20impersonation" in url and simulator.integration_key in url
+
+
+def test_checkpoint_show_and_reset(simulator, connector):
+    simulator.seed_backlog(5, days=1)
+    connector.run("run", "--backfill-start", "earliest")
+    shown = json.loads(connector.run("checkpoint", "show").stdout)
+    assert shown["health"]["events_delivered"] == 5
+    assert connector.run("checkpoint", "reset", "--to", "earliest").returncode == 0
+    again = connector.run("run")
+    # Rewound: the events come back only if they were not remembered as recent; all were.
+    assert again.returncode == 0 and lines_of(again.stdout) == []
+
+
+def test_python_dash_m_is_the_same_program(connector):
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "docusign_input", "--version"], capture_output=True)
+    assert proc.returncode == 0 and b"docusign-input" in proc.stdout
+    assert os.path.basename(sys.executable)

@@ -1,0 +1,93 @@
+"""Checkpoint file: round trip, atomic replacement, loud refusal of corrupt files, the lock."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from docusign_input.checkpoint import Checkpoint, CheckpointStore, Health
+from docusign_input.errors import CheckpointError, ConfigError, LockHeld
+
+
+def sample() -> Checkpoint:
+    return Checkpoint(
+        "development", "u-1", cursor="aa_1_2_3", newest_event_time="2026-11-28T11:59:00.1234567Z",
+        recent_event_ids={"a": "2026-11-28T11:59:00Z"}, updated_at="2026-11-28T12:00:00Z",
+        health=Health(last_success="2026-11-28T12:00:00Z", events_delivered=5),
+    )
+
+
+def test_round_trip_is_versioned_json(tmp_path):
+    store = CheckpointStore(tmp_path / "state" / "cp.json")
+    store.save(sample())
+    body = json.loads((tmp_path / "state" / "cp.json").read_text())
+    assert body["version"] == 1 and body["cursor"] == "aa_1_2_3"
+    assert store.load() == sample()
+    assert oct((tmp_path / "state" / "cp.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_missing_file_is_a_fresh_start(tmp_path):
+    assert CheckpointStore(tmp_path / "none.json").load() is None
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"version": 99}', b"\xff\xfe", b'{"version":1}'])
+def test_corrupt_checkpoint_is_refused_naming_the_file(tmp_path, content):
+    path = tmp_path / "cp.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    assert str(path) in info.value.line() and info.value.exit_code == 78
+    assert path.read_bytes() == content  # never silently reset
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    store = CheckpointStore(tmp_path / "cp.json")
+    store.save(sample())
+    before = (tmp_path / "cp.json").read_bytes()
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(CheckpointError) as info:
+        store.save(Checkpoint("development", "u-1", cursor="later"))
+    monkeypatch.undo()
+    assert info.value.exit_code == 74 and "space" in info.value.line()
+    assert (tmp_path / "cp.json").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]
+
+
+def test_read_only_directory_is_exit_74(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    with pytest.raises(CheckpointError):
+        CheckpointStore(tmp_path / "ro" / "cp.json").save(sample())
+
+
+def test_second_holder_is_refused_and_named(tmp_path):
+    path = tmp_path / "cp.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from pathlib import Path; from docusign_input.checkpoint import CheckpointStore;"
+         f"s=CheckpointStore(Path({str(path)!r})); s.acquire_lock(); print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeld) as info:
+            CheckpointStore(path).acquire_lock()
+        assert info.value.exit_code == 75 and f"pid {holder.pid}" in info.value.line()
+    finally:
+        holder.kill()
+        holder.wait()
+    # A killed holder leaves no stale lock behind.
+    store = CheckpointStore(path)
+    store.acquire_lock()
+    store.release_lock()

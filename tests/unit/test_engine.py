@@ -1,0 +1,120 @@
+"""The pure sync engine: start positions, deduplication, caught-up detection, bounded memory."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from docusign_input.checkpoint import Checkpoint
+from docusign_input.engine import (
+    MAX_RECENT_IDS,
+    RECENT_WINDOW,
+    Page,
+    plan_page,
+    prune_recent_ids,
+    resume_after_rejected_cursor,
+    start_position,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def fresh() -> Checkpoint:
+    return Checkpoint("development", "user-1")
+
+
+def event(n: int, ts: str = "2026-11-28T11:59:00.1234567Z") -> dict:
+    return {"timestamp": ts, "eventId": f"id-{n}", "object": "Account"}
+
+
+def test_first_sync_without_backfill_starts_now():
+    assert start_position(None, None, NOW).cursor == "2026-11-28T12:00:00Z"
+
+
+def test_earliest_backfill_sends_no_cursor_so_docusign_starts_seven_days_back():
+    assert start_position(None, "earliest", NOW).cursor == ""
+
+
+def test_backfill_time_is_used_only_without_a_saved_cursor():
+    when = NOW - timedelta(hours=36)
+    assert start_position(None, when, NOW).cursor == "2026-11-27T00:00:00Z"
+    saved = Checkpoint("development", "u", cursor="aa_1_2_3", updated_at="2026-11-28T11:00:00Z")
+    assert start_position(saved, when, NOW).cursor == "aa_1_2_3"
+
+
+def test_backfill_older_than_retention_warns():
+    start = start_position(None, NOW - timedelta(days=9), NOW)
+    assert start.warnings and "retention" in start.warnings[0]
+
+
+def test_resumed_checkpoint_older_than_seven_days_warns_and_records_the_gap():
+    old = Checkpoint("development", "u", cursor="aa_1", updated_at="2026-11-18T12:00:00Z")
+    start = start_position(old, None, NOW)
+    assert start.cursor == "aa_1"
+    assert "may be missing" in start.warnings[0]
+    assert start.possible_gap == {"since": "2026-11-18T12:00:00Z", "detected_at": "2026-11-28T12:00:00Z", "days": 10.0}
+
+
+def test_page_plan_moves_cursor_and_keeps_order():
+    page = Page([event(1), event(2), event(3)], "aa_next")
+    plan = plan_page(fresh(), "2026-11-28T11:00:00Z", page, now=NOW, page_size=2000)
+    assert [e["eventId"] for e in plan.events] == ["id-1", "id-2", "id-3"]
+    assert plan.checkpoint.cursor == "aa_next"
+    assert not plan.caught_up
+    assert plan.checkpoint.health.events_delivered == 3
+
+
+def test_repeated_end_cursor_means_caught_up():
+    plan = plan_page(fresh(), "aa_same", Page([], "aa_same"), now=NOW, page_size=10)
+    assert plan.caught_up and plan.events == []
+
+
+def test_events_already_delivered_are_dropped_within_and_across_pages():
+    first = plan_page(fresh(), "c0", Page([event(1), event(2)], "c1"), now=NOW, page_size=10)
+    second = plan_page(first.checkpoint, "c1", Page([event(2), event(3), event(3)], "c2"), now=NOW, page_size=10)
+    assert [e["eventId"] for e in second.events] == ["id-3"]
+    assert second.duplicates == 2
+
+
+def test_events_without_an_id_are_delivered_not_deduplicated():
+    page = Page([{"timestamp": "2026-11-28T11:00:00Z"}, {"timestamp": "2026-11-28T11:00:00Z"}], "c1")
+    assert len(plan_page(fresh(), "c0", page, now=NOW, page_size=10).events) == 2
+
+
+def test_newest_event_time_is_the_latest_timestamp_not_the_last_event():
+    page = Page(
+        [event(1, "2026-11-28T11:58:00.5000000Z"), event(2, "2026-11-28T11:59:00Z"),
+         event(3, "2026-11-28T11:57:00.0000001Z")],
+        "c1",
+    )
+    plan = plan_page(fresh(), "c0", page, now=NOW, page_size=10)
+    assert plan.checkpoint.newest_event_time == "2026-11-28T11:59:00Z"
+
+
+def test_timestamp_without_fraction_orders_before_same_second_with_fraction():
+    page = Page([event(1, "2026-11-28T11:59:00.0500000Z"), event(2, "2026-11-28T11:59:00Z")], "c1")
+    plan = plan_page(fresh(), "c0", page, now=NOW, page_size=10)
+    assert plan.checkpoint.newest_event_time == "2026-11-28T11:59:00.0500000Z"
+
+
+def test_recent_ids_keep_two_pages_and_the_overlap_window_but_stay_bounded():
+    newest = "2026-11-28T12:00:00Z"
+    ids = {f"old-{i}": "2026-11-28T10:00:00Z" for i in range(100)}
+    ids.update({f"win-{i}": "2026-11-28T11:50:00Z" for i in range(50)})
+    ids.update({f"last-{i}": "2026-11-28T09:00:00Z" for i in range(20)})
+    kept = prune_recent_ids(ids, newest, keep_at_least=20)
+    assert not any(k.startswith("old-") for k in kept)
+    assert sum(k.startswith("win-") for k in kept) == 50
+    assert sum(k.startswith("last-") for k in kept) == 20
+    huge = {f"x{i}": "2026-11-28T11:59:00Z" for i in range(MAX_RECENT_IDS + 10)}
+    assert len(prune_recent_ids(huge, newest, keep_at_least=10)) == MAX_RECENT_IDS
+
+
+def test_resume_after_rejected_cursor_overlaps_the_newest_event_and_dedup_absorbs_it():
+    cp = Checkpoint("development", "u", cursor="bad", newest_event_time="2026-11-28T11:30:00.1234567Z",
+                    recent_event_ids={"id-1": "2026-11-28T11:25:00Z"})
+    cursor = resume_after_rejected_cursor(cp, NOW)
+    assert cursor == "2026-11-28T11:20:00.123456Z"
+    # Everything the overlap can replay is still remembered.
+    assert timedelta(minutes=10) + timedelta(minutes=5) <= RECENT_WINDOW
+    replay = plan_page(cp, cursor, Page([event(1), event(9)], "c"), now=NOW, page_size=10)
+    assert [e["eventId"] for e in replay.events] == ["id-9"]

@@ -1,0 +1,33 @@
+"""Backoff with full jitter and rate-limit pacing are pure policies."""
+
+from docusign_input.retry import FOLLOW_BACKOFF, RUN_BACKOFF, Backoff, RateInfo, pacing_delay_s
+
+
+def test_full_jitter_stays_under_the_exponential_ceiling():
+    policy = Backoff(base_s=1, cap_s=8, max_retries=3)
+    assert [policy.delay_s(n, lambda: 1.0) for n in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert policy.delay_s(5, lambda: 0.25) == 2.0
+
+
+def test_server_hint_wins_when_longer():
+    assert RUN_BACKOFF.delay_s(0, lambda: 0.5, server_hint_s=30) == 30
+
+
+def test_run_gives_up_follow_never_does():
+    assert RUN_BACKOFF.gives_up(RUN_BACKOFF.max_retries)
+    assert not FOLLOW_BACKOFF.gives_up(10_000)
+    assert FOLLOW_BACKOFF.delay_s(50, lambda: 1.0) == 900
+
+
+def test_pacing_spreads_remaining_allowance_until_reset():
+    rate = RateInfo.from_headers({"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "100",
+                                  "X-RateLimit-Reset": "1200"})
+    assert pacing_delay_s(rate, now_epoch_s=200) == 10.0
+    plenty = RateInfo.from_headers({"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "2000"})
+    assert pacing_delay_s(plenty, 0) == 0
+
+
+def test_pacing_slows_down_when_burst_allowance_runs_low():
+    rate = RateInfo.from_headers({"X-BurstLimit-Limit": "200", "X-BurstLimit-Remaining": "5"})
+    assert pacing_delay_s(rate, 0) == 6.0
+    assert pacing_delay_s(RateInfo(), 0) == 0
