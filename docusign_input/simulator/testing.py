@@ -9,11 +9,12 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import jwt
 import pytest
+import requests
 
 from .config import SimulatorConfig
 from .simulator import Simulator
 
-__all__ = ["simulator", "simulator_factory", "make_assertion"]
+__all__ = ["simulator", "simulator_factory", "make_assertion", "request_token", "bearer_session"]
 
 SimulatorFactory = Callable[..., Simulator]
 
@@ -51,3 +52,20 @@ def make_assertion(sim: Simulator, key_pem: Optional[bytes] = None, drop: tuple 
     return jwt.encode(body, key_pem or sim.private_key_pem(), algorithm="RS256")
 
 
+
+
+def request_token(sim: Simulator, assertion: Optional[str] = None) -> requests.Response:
+    """POST the JWT Grant to the simulator's token endpoint."""
+    return requests.post(f"{sim.base_url}/oauth/token", data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "assertion": assertion or make_assertion(sim),
+    }, timeout=10)
+
+
+def bearer_session(sim: Simulator) -> requests.Session:
+    """A keep-alive session already holding a valid access token."""
+    response = request_token(sim)
+    response.raise_for_status()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    return session

@@ -1,0 +1,123 @@
+"""``docusign-input simulate``: run the simulator until SIGINT/SIGTERM, printing how to reach it.
+
+stdout carries only shell lines (``#`` comments and ``export`` lines) so that a user can paste or
+``eval`` them; diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import List, Optional
+
+from .config import SimulatorConfig
+from .faults import FAULT_KINDS, Fault
+from .simulator import Simulator
+
+__all__ = ["add_arguments", "run", "DEFAULT_PORT"]
+
+DEFAULT_PORT = 8765  # fixed, so a pipeline config pointing at the simulator keeps working
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port to bind; 0 picks a free one (default {DEFAULT_PORT})")
+    parser.add_argument("--backlog", type=int, default=0, metavar="N",
+                        help="events already waiting when the simulator starts")
+    parser.add_argument("--backlog-days", type=float, default=1.0, metavar="D",
+                        help="spread the backlog over the past D days (default 1)")
+    parser.add_argument("--events-per-minute", type=float, default=0.0, metavar="R",
+                        help="new events ingested per minute while running")
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same events (default 1)")
+    parser.add_argument("--no-rate-limits", action="store_true",
+                        help="never answer 429 (headers still sent)")
+    parser.add_argument("--hourly-limit", type=int, default=3000)
+    parser.add_argument("--burst-limit", type=int, default=200)
+    parser.add_argument("--token-lifetime", type=int, default=3600, metavar="S",
+                        help="access token lifetime in seconds (default 3600)")
+    parser.add_argument("--retention-days", type=float, default=7.0)
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND[:COUNT|@PROB]",
+                        help=f"inject a fault (repeatable); kinds: {', '.join(FAULT_KINDS)}")
+    parser.add_argument("--key-file", type=Path, metavar="PATH",
+                        help="where to write the private key (default: a temporary file, "
+                             "removed on exit)")
+    parser.add_argument("--key-format", choices=("pkcs1", "pkcs8"), default="pkcs1")
+    parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; 0 on a clean stop, 2 on bad options."""
+    try:
+        faults = [Fault.parse(text) for text in args.fault]
+    except ValueError as exc:
+        print(f"simulate: bad --fault: {exc}", file=sys.stderr)
+        return 2
+    config = SimulatorConfig(
+        seed=args.seed, backlog=args.backlog, backlog_days=args.backlog_days,
+        events_per_minute=args.events_per_minute, rate_limits=not args.no_rate_limits,
+        hourly_limit=args.hourly_limit, burst_limit=args.burst_limit,
+        token_lifetime_s=args.token_lifetime, retention_days=args.retention_days,
+        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+    )
+    stop = threading.Event()
+    previous = _on_signals(stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="docusign-simulator-") as tmp:
+            if args.backlog > 100_000:
+                print(f"simulate: generating {args.backlog} events...", file=sys.stderr)
+            try:
+                sim = Simulator(config).start()
+            except OSError as exc:
+                print(f"simulate: cannot listen on {args.host}:{args.port}: {exc}; "
+                      "try --port 0", file=sys.stderr)
+                return 1
+            try:
+                for fault in faults:
+                    sim.inject(fault)
+                key_file = sim.write_private_key(
+                    args.key_file or Path(tmp) / "docusign-simulator-key.pem", args.key_format)
+                sys.stdout.write(_banner(sim, key_file))
+                sys.stdout.flush()
+                stop.wait()
+                print("simulate: stopping", file=sys.stderr)
+            finally:
+                sim.stop()
+    finally:
+        _restore(previous)
+    return 0
+
+
+def _banner(sim: Simulator, key_file: Path) -> str:
+    lines = [
+        f"# DocuSign simulator at {sim.base_url} (account server and Monitor; aud={sim.audience})",
+        f"# legacy stream:  {sim.base_url}/api/v2.0/datasets/monitor/stream",
+        f"# current stream: {sim.base_url}/v1/organizations/{sim.organization_id}/stream",
+        f"# admin:          {sim.base_url}/__simulator__/state",
+        f"# {len(sim.event_ids())} events ingested; stop with Ctrl-C",
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in sim.env(key_file).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _on_signals(stop: threading.Event) -> List[Optional[object]]:
+    if threading.current_thread() is not threading.main_thread():
+        return []
+
+    def handle(signum: int, frame: Optional[FrameType]) -> None:
+        stop.set()
+
+    return [signal.signal(signal.SIGINT, handle), signal.signal(signal.SIGTERM, handle)]
+
+
+def _restore(previous: List[Optional[object]]) -> None:
+    if previous:
+        signal.signal(signal.SIGINT, previous[0])  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, previous[1])  # type: ignore[arg-type]
