@@ -133,6 +133,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
                                                 do_handshake_on_connect=False)
         return conn, addr
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (or being reset) are normal; anything else is a simulator bug."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            super().handle_error(request, client_address)
+
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self._connections_lock:
             (self._connections.add if alive else self._connections.discard)(conn)

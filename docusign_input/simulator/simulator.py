@@ -94,7 +94,7 @@ class Simulator:
             self._tenant.audiences.add(f"localhost:{port}")
         self._stopping.clear()
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
             name="docusign-simulator", daemon=True)
         self._server_thread.start()
         self.set_event_rate(cfg.events_per_minute)
