@@ -1,0 +1,201 @@
+"""Each pipeline's exact command, run against the simulator, read the way its shipper reads it.
+
+Binary and checkpoint paths are swapped for the venv's `docusign-input` and a temporary file;
+everything else (arguments, `/bin/sh -c` for Fluent Bit, argv for Vector) is as configured.
+The backlog includes events of 20-40 KB: each must arrive whole, with the event's time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from pipeline_support import (
+    FLUENT_BIT_CONFIGS,
+    FLUENT_BIT_DIR,
+    VECTOR_CONFIGS,
+    VectorRemap,
+    fgets_records,
+    fluent_bit_json_parser,
+    fluent_bit_size,
+    iso_to_ns,
+    load_fluent_bit,
+    vector_newline_frames,
+    vrl_timestamp_ns,
+)
+from receivers import EventTime, ForwardReceiver
+
+CONNECTOR = shutil.which("docusign-input", path=str(Path(sys.executable).parent))
+INSTALLED_PATH = "/usr/local/bin/docusign-input"
+
+
+def _connector_problem():
+    if CONNECTOR is None:
+        return "the docusign-input command is not installed in this environment"
+    try:
+        proc = subprocess.run([CONNECTOR, "--help"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"docusign-input does not start: {exc}"
+    if proc.returncode != 0:
+        return ("docusign-input --help fails (the connector's CLI is not there yet): "
+                + proc.stderr.decode(errors="replace").strip().splitlines()[-1][:200])
+    return None
+
+
+_PROBLEM = _connector_problem()
+pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
+
+
+@pytest.fixture
+def monitor(tmp_path):
+    from docusign_input.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(seed=1, backlog=300, rate_limits=False)) as sim:
+        sizes = {i: len(sim.event_bytes(i)) for i in sim.event_ids()}
+        assert max(sizes.values()) >= 20_000, "the backlog must hold a 20 KB+ event"
+        key = sim.write_private_key(tmp_path / "key.pem")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCUSIGN_")}
+        env.update(sim.env(key))
+        env.update({"DOCUSIGN_BACKFILL_START": "earliest", "DOCUSIGN_POLL_INTERVAL": "1",
+                    "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME":
+                    str(tmp_path / "cache")})
+        yield sim, env
+
+
+def _expected(sim):
+    return {i: json.loads(sim.event_bytes(i)) for i in sim.event_ids()}
+
+
+def _localize(text: str, checkpoint_dir: str, tmp_path: Path) -> str:
+    return (text.replace(INSTALLED_PATH, CONNECTOR)
+                .replace(checkpoint_dir, str(tmp_path / "checkpoints")))
+
+
+def _follow_until(argv_or_cmd, env, expected_ids, shell=False, timeout_s=120):
+    """Start a --follow command, read stdout until every expected event ID was written, then
+    stop it with SIGTERM as the shipper does; returns (stdout, stderr, exit code)."""
+    proc = subprocess.Popen(["/bin/sh", "-c", argv_or_cmd] if shell else argv_or_cmd,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    out, err = bytearray(), bytearray()
+    t_err = threading.Thread(target=lambda: err.extend(proc.stderr.read()), daemon=True)
+    t_err.start()
+    seen = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < expected_ids and time.monotonic() < deadline:
+            chunk = proc.stdout.read1(1 << 16)
+            if not chunk:
+                break
+            out.extend(chunk)
+            seen = {json.loads(x)["eventId"] for x in bytes(out).split(b"\n")[:-1]}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+        out.extend(rest or b"")
+    t_err.join(5)
+    return bytes(out), bytes(err), proc.returncode
+
+
+EXEC_FB = [p for p in FLUENT_BIT_CONFIGS if not p.name.startswith("forward")]
+
+
+@pytest.mark.parametrize("path", EXEC_FB, ids=lambda p: p.name)
+def test_fluent_bit_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp_path):
+    sim, env = monitor
+    (tmp_path / "checkpoints").mkdir()
+    cfg = load_fluent_bit(path)
+    [inp] = cfg.inputs
+    cmd = _localize(inp["command"], "/var/lib/fluent-bit/docusign-input", tmp_path)
+    expected = _expected(sim)
+    if "--follow" in shlex.split(cmd):
+        stdout, stderr, code = _follow_until(cmd, env, set(expected), shell=True)
+    else:
+        proc = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
+                              capture_output=True, env=env, timeout=120)
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    assert code == 0, stderr.decode(errors="replace")[-2000:]
+    parser = cfg.parser(inp["parser"])
+    records = [fluent_bit_json_parser(r, parser)
+               for r in fgets_records(stdout, fluent_bit_size(inp["buf_size"]))]
+    assert None not in records, "a line was split or unreadable: Fluent Bit would drop it"
+    got = {rec["eventId"]: (t, rec) for t, rec in records}
+    assert len(got) == len(records), "an event was delivered twice"
+    assert set(got) == set(expected)
+    for event_id, (t_ns, rec) in got.items():
+        assert rec == expected[event_id]
+        assert list(rec) == list(expected[event_id])  # key order kept
+        assert t_ns == iso_to_ns(expected[event_id]["timestamp"])
+
+
+@pytest.mark.parametrize("path", VECTOR_CONFIGS, ids=lambda p: p.name)
+def test_vector_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp_path):
+    sim, env = monitor
+    (tmp_path / "checkpoints").mkdir()
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    [source] = config["sources"].values()
+    argv = [_localize(a, "/var/lib/vector/docusign-input", tmp_path) for a in source["command"]]
+    expected = _expected(sim)
+    stdout, stderr, code = _follow_until(argv, env, set(expected))
+    assert code == 0, stderr.decode(errors="replace")[-2000:]
+    frames, discarded = vector_newline_frames(
+        stdout, source["framing"]["newline_delimited"]["max_length"])
+    assert discarded == 0
+    [remap] = [t for t in config["transforms"].values() if t["type"] == "remap"]
+    vrl = VectorRemap(remap)
+    got = {}
+    for frame in frames:
+        result = vrl.run(frame)
+        assert not result.dropped, frame[:200]
+        ev = result.event
+        if "message" in ev and set(ev) == {"message", "timestamp"}:  # Loki: the raw line
+            event = json.loads(ev["message"])
+            t_ns = vrl_timestamp_ns(ev["timestamp"])
+        else:
+            event = {k: v for k, v in ev.items() if k != "@timestamp"}
+            t_ns = vrl_timestamp_ns(ev["@timestamp"])
+        assert event["eventId"] not in got, "an event was delivered twice"
+        got[event["eventId"]] = (t_ns, event)
+    assert set(got) == set(expected)
+    for event_id, (t_ns, event) in got.items():
+        assert event == expected[event_id]
+        assert t_ns == iso_to_ns(expected[event_id]["timestamp"]), vrl.engine
+
+
+def test_forward_output_reaches_a_forward_input_with_event_time(monitor, tmp_path):
+    """The forward variant: the connector sends, Fluent Bit's forward input (here a receiver
+    speaking the same protocol) gets the tag, the record, and EventTime = the event's time."""
+    sim, env = monitor
+    cfg = load_fluent_bit(FLUENT_BIT_DIR / "forward-splunk.yaml")
+    [inp] = cfg.inputs
+    expected = _expected(sim)
+    with ForwardReceiver() as fwd:
+        argv = [CONNECTOR, "run", "--output",
+                f"forward://{inp['listen']}:{fwd.port}?tag=docusign.monitor",
+                "--checkpoint", str(tmp_path / "forward.json")]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+        entries = fwd.wait_for(len(expected), timeout_s=30)
+    assert fwd.errors == []
+    got = {e.record["eventId"]: e for e in entries}
+    assert set(got) == set(expected) and len(entries) == len(expected)
+    for event_id, entry in got.items():
+        assert entry.tag == "docusign.monitor"
+        assert entry.record == expected[event_id]
+        assert isinstance(entry.time, EventTime)
+        assert entry.time.to_ns() == iso_to_ns(expected[event_id]["timestamp"])
