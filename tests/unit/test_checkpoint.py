@@ -62,13 +62,12 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]
 
 
-def test_read_only_directory_is_exit_74(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o500)
-    with pytest.raises(CheckpointError):
-        CheckpointStore(tmp_path / "ro" / "cp.json").save(sample())
+def test_unwritable_location_is_exit_74(tmp_path):
+    # A regular file where the directory should be: fails even for root, unlike chmod.
+    (tmp_path / "not-a-dir").write_text("")
+    with pytest.raises(CheckpointError) as info:
+        CheckpointStore(tmp_path / "not-a-dir" / "cp.json").save(sample())
+    assert info.value.exit_code == 74
 
 
 def test_second_holder_is_refused_and_named(tmp_path):

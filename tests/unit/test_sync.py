@@ -40,6 +40,8 @@ class Output:
         self.cursor_at_write: list[Any] = []
 
     def write_page(self, events: list[dict]) -> None:
+        if not events:
+            return  # as the real outputs: an empty page writes nothing
         loaded = self.store.load()
         self.cursor_at_write.append(loaded.cursor if loaded else None)
         if len(self.pages) == self.fail_on_call:
