@@ -137,8 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             traceback.print_exc()
         reporter.error(
-            f"internal error ({type(exc).__name__}); the checkpoint is unchanged. Please report it "
-            "with --log-level debug output at https://github.com/docusign-input/docusign-input/issues",
+            f"internal error ({type(exc).__name__}); the checkpoint is unchanged. This is a bug: "
+            "please report it with the output of the same command run with --log-level debug",
             exit_code=EXIT_INTERNAL,
         )
         return EXIT_INTERNAL
