@@ -9,8 +9,10 @@ from .cli import add_arguments, run
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m docusign_input.simulator",
-                                     description="Run the embedded DocuSign simulator.")
+    parser = argparse.ArgumentParser(
+        prog="python -m docusign_input.simulator",
+        description="Run the embedded DocuSign simulator.",
+    )
     add_arguments(parser)
     return run(parser.parse_args())
 

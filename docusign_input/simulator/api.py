@@ -1,4 +1,4 @@
-"""The DocuSign endpoints: the account server (JWT Grant, userinfo, consent) and both Monitor streams.
+"""The DocuSign endpoints: account server (JWT Grant, userinfo, consent) and both Monitor streams.
 
 Both hosts are served from one base URL, so a connector points its auth URL and its Monitor URL at
 the same place. Choices where DocuSign's behaviour is unconfirmed are documented in
@@ -11,7 +11,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Set
+from typing import Set
 from urllib.parse import parse_qsl
 
 from .auth import Accounts
@@ -50,7 +50,7 @@ class DocuSignApi:
         self.log = log
         self.limiter = limiter
 
-    def handle(self, request: Request, back_up: int = 0) -> Optional[Response]:
+    def handle(self, request: Request, back_up: int = 0) -> Response | None:
         path, method = request.path, request.method
         if path == "/oauth/token":
             return self._token(request) if method == "POST" else _not_allowed()
@@ -62,7 +62,11 @@ class DocuSignApi:
             return self._stream(request, None, back_up) if method == "GET" else _not_allowed()
         match = CURRENT_STREAM.match(path)
         if match:
-            return self._stream(request, match.group(1), back_up) if method == "GET" else _not_allowed()
+            return (
+                self._stream(request, match.group(1), back_up)
+                if method == "GET"
+                else _not_allowed()
+            )
         return None
 
     # -- account server ------------------------------------------------------------------
@@ -80,21 +84,26 @@ class DocuSignApi:
         if user is None:
             return _unauthorized(why)
         tenant = self.tenant
-        return json_response(200, {
-            "sub": user.user_id,
-            "name": user.name,
-            "given_name": user.name.split(" ")[0],
-            "family_name": user.name.split(" ")[-1],
-            "created": "2021-03-04T10:11:12.13",
-            "email": user.email,
-            "accounts": [{
-                "account_id": tenant.account_id,
-                "is_default": True,
-                "account_name": tenant.account_name,
-                "base_uri": tenant.base_url,
-                "organization": {"organization_id": tenant.organization_id, "links": []},
-            }],
-        })
+        return json_response(
+            200,
+            {
+                "sub": user.user_id,
+                "name": user.name,
+                "given_name": user.name.split(" ")[0],
+                "family_name": user.name.split(" ")[-1],
+                "created": "2021-03-04T10:11:12.13",
+                "email": user.email,
+                "accounts": [
+                    {
+                        "account_id": tenant.account_id,
+                        "is_default": True,
+                        "account_name": tenant.account_name,
+                        "base_uri": tenant.base_url,
+                        "organization": {"organization_id": tenant.organization_id, "links": []},
+                    }
+                ],
+            },
+        )
 
     def _consent_page(self, request: Request) -> Response:
         """The browser consent page; ``grant=1`` stands in for the admin clicking "Allow"."""
@@ -109,31 +118,42 @@ class DocuSignApi:
                 f"{html.escape(request.query.get('scope', ''))}.</p>"
                 "<p>Add <code>&amp;grant=1</code> to the URL to allow.</p>"
             )
-        page = f"<!doctype html><html><head><title>DocuSign consent</title></head><body>{text}</body></html>"
+        page = (
+            "<!doctype html><html><head><title>DocuSign consent</title></head>"
+            f"<body>{text}</body></html>"
+        )
         return Response(200, page.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
 
     # -- Monitor -------------------------------------------------------------------------
 
-    def _stream(self, request: Request, organization_id: Optional[str], back_up: int) -> Response:
+    def _stream(self, request: Request, organization_id: str | None, back_up: int) -> Response:
         legacy = organization_id is None
         decision = self.limiter.take()
         headers = {"api-supported-versions": "2.0", **decision.headers}
         if not decision.allowed:
             headers["Retry-After"] = str(decision.retry_after_s)
-            return json_response(429, {
-                "error": "too_many_requests",
-                "error_description": "API request limit exceeded; retry after the given seconds",
-            }, headers)
+            return json_response(
+                429,
+                {
+                    "error": "too_many_requests",
+                    "error_description": "API request limit exceeded; see Retry-After",
+                },
+                headers,
+            )
         user, why = self.accounts.bearer_user(request.header("authorization"))
         if user is None:
             response = _unauthorized(why)
             response.headers.update(headers)
             return response
         if not legacy and organization_id != self.tenant.organization_id:
-            return json_response(404, {
-                "error": "not_found",
-                "error_description": f"organization {organization_id} not found",
-            }, headers)
+            return json_response(
+                404,
+                {
+                    "error": "not_found",
+                    "error_description": f"organization {organization_id} not found",
+                },
+                headers,
+            )
         refusal = self._refusal(user.org_admin, user.organizations)
         if refusal:
             if legacy:  # the lens host answers 403 with an empty body
@@ -141,21 +161,28 @@ class DocuSignApi:
             return json_response(403, {"error": "forbidden", "error_description": refusal}, headers)
         limit = _limit(request.query.get("limit"))
         if limit is None:
-            return json_response(400, {
-                "error": "invalid_request",
-                "error_description": f"limit must be an integer from 1 to {_MAX_LIMIT}",
-            }, headers)
+            return json_response(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": f"limit must be an integer from 1 to {_MAX_LIMIT}",
+                },
+                headers,
+            )
         cursor = request.query.get("cursor", "")
         if " " in cursor and "T" in cursor:  # an unescaped '+' in a UTC offset arrives as ' '
             cursor = cursor.replace(" ", "+")
         try:
             page = self.log.page(cursor, limit, back_up)
         except CursorError as exc:
-            return json_response(400, {"error": "invalid_cursor", "error_description": str(exc)},
-                                 headers)
+            return json_response(
+                400, {"error": "invalid_cursor", "error_description": str(exc)}, headers
+            )
         key = b"data" if legacy else b"resultData"
         body = b'{"endCursor":%s,"%s":[%s]}' % (
-            json.dumps(page.end_cursor).encode(), key, b",".join(page.events)
+            json.dumps(page.end_cursor).encode(),
+            key,
+            b",".join(page.events),
         )
         headers["Content-Type"] = JSON_TYPE
         return Response(200, body, headers, chunked=legacy)
@@ -170,7 +197,7 @@ class DocuSignApi:
         return ""
 
 
-def _limit(raw: Optional[str]) -> Optional[int]:
+def _limit(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return _DEFAULT_LIMIT
     try:
@@ -181,8 +208,11 @@ def _limit(raw: Optional[str]) -> Optional[int]:
 
 
 def _unauthorized(why: str) -> Response:
-    return json_response(401, {"error": "invalid_token", "error_description": why},
-                         {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return json_response(
+        401,
+        {"error": "invalid_token", "error_description": why},
+        {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def _not_allowed() -> Response:

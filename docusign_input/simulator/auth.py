@@ -10,7 +10,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -67,7 +67,7 @@ class Accounts:
         with self._lock:
             self._users[user.user_id] = user
 
-    def user(self, user_id: str) -> Optional[User]:
+    def user(self, user_id: str) -> User | None:
         with self._lock:
             return self._users.get(user_id)
 
@@ -115,7 +115,7 @@ class Accounts:
             return 400, {"error": "consent_required"}
         return 200, self._issue(subject)
 
-    def _claims_problem(self, claims: Json, audiences: Set[str]) -> Optional[str]:
+    def _claims_problem(self, claims: Json, audiences: Set[str]) -> str | None:
         """DocuSign reports most malformed assertions as ``no_valid_keys_or_signatures``."""
         now = self.clock()
         exp, iat = claims.get("exp"), claims.get("iat")
@@ -144,7 +144,7 @@ class Accounts:
 
     # -- bearer tokens -------------------------------------------------------------------
 
-    def bearer_user(self, authorization: Optional[str]) -> Tuple[Optional[User], str]:
+    def bearer_user(self, authorization: str | None) -> Tuple[User | None, str]:
         """(user, "") for a live token, else (None, why) for the 401 body."""
         if not authorization:
             return None, "missing bearer token"
@@ -179,8 +179,14 @@ def _signed_by(assertion: str, key: Any) -> bool:
             assertion,
             key,
             algorithms=["RS256"],
-            options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
-                     "verify_nbf": False, "verify_iss": False, "verify_sub": False},
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "verify_iss": False,
+                "verify_sub": False,
+            },
         )
     except jwt.PyJWTError:
         return False

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import List, Optional
+from typing import List
 
 from .config import SimulatorConfig
 from .faults import FAULT_KINDS, Fault
@@ -27,27 +27,60 @@ DEFAULT_PORT = 8765  # fixed, so a pipeline config pointing at the simulator kee
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to bind; 0 picks a free one (default {DEFAULT_PORT})")
-    parser.add_argument("--backlog", type=int, default=0, metavar="N",
-                        help="events already waiting when the simulator starts")
-    parser.add_argument("--backlog-days", type=float, default=1.0, metavar="D",
-                        help="spread the backlog over the past D days (default 1)")
-    parser.add_argument("--events-per-minute", type=float, default=0.0, metavar="R",
-                        help="new events ingested per minute while running")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to bind; 0 picks a free one (default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        metavar="N",
+        help="events already waiting when the simulator starts",
+    )
+    parser.add_argument(
+        "--backlog-days",
+        type=float,
+        default=1.0,
+        metavar="D",
+        help="spread the backlog over the past D days (default 1)",
+    )
+    parser.add_argument(
+        "--events-per-minute",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="new events ingested per minute while running",
+    )
     parser.add_argument("--seed", type=int, default=1, help="same seed, same events (default 1)")
-    parser.add_argument("--no-rate-limits", action="store_true",
-                        help="never answer 429 (headers still sent)")
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="never answer 429 (headers still sent)"
+    )
     parser.add_argument("--hourly-limit", type=int, default=3000)
     parser.add_argument("--burst-limit", type=int, default=200)
-    parser.add_argument("--token-lifetime", type=int, default=3600, metavar="S",
-                        help="access token lifetime in seconds (default 3600)")
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=3600,
+        metavar="S",
+        help="access token lifetime in seconds (default 3600)",
+    )
     parser.add_argument("--retention-days", type=float, default=7.0)
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND[:COUNT|@PROB]",
-                        help=f"inject a fault (repeatable); kinds: {', '.join(FAULT_KINDS)}")
-    parser.add_argument("--key-file", type=Path, metavar="PATH",
-                        help="where to write the private key (default: a temporary file, "
-                             "removed on exit)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:COUNT|@PROB]",
+        help=f"inject a fault (repeatable); kinds: {', '.join(FAULT_KINDS)}",
+    )
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="PATH",
+        help="where to write the private key (default: a temporary file, removed on exit)",
+    )
     parser.add_argument("--key-format", choices=("pkcs1", "pkcs8"), default="pkcs1")
     parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert")
@@ -61,11 +94,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate: bad --fault: {exc}", file=sys.stderr)
         return 2
     config = SimulatorConfig(
-        seed=args.seed, backlog=args.backlog, backlog_days=args.backlog_days,
-        events_per_minute=args.events_per_minute, rate_limits=not args.no_rate_limits,
-        hourly_limit=args.hourly_limit, burst_limit=args.burst_limit,
-        token_lifetime_s=args.token_lifetime, retention_days=args.retention_days,
-        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        seed=args.seed,
+        backlog=args.backlog,
+        backlog_days=args.backlog_days,
+        events_per_minute=args.events_per_minute,
+        rate_limits=not args.no_rate_limits,
+        hourly_limit=args.hourly_limit,
+        burst_limit=args.burst_limit,
+        token_lifetime_s=args.token_lifetime,
+        retention_days=args.retention_days,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     stop = threading.Event()
     previous = _on_signals(stop)
@@ -76,14 +117,17 @@ def run(args: argparse.Namespace) -> int:
             try:
                 sim = Simulator(config).start()
             except OSError as exc:
-                print(f"simulate: cannot listen on {args.host}:{args.port}: {exc}; "
-                      "try --port 0", file=sys.stderr)
+                print(
+                    f"simulate: cannot listen on {args.host}:{args.port}: {exc}; try --port 0",
+                    file=sys.stderr,
+                )
                 return 1
             try:
                 for fault in faults:
                     sim.inject(fault)
                 key_file = sim.write_private_key(
-                    args.key_file or Path(tmp) / "docusign-simulator-key.pem", args.key_format)
+                    args.key_file or Path(tmp) / "docusign-simulator-key.pem", args.key_format
+                )
                 sys.stdout.write(_banner(sim, key_file))
                 sys.stdout.flush()
                 stop.wait()
@@ -107,17 +151,17 @@ def _banner(sim: Simulator, key_file: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _on_signals(stop: threading.Event) -> List[Optional[object]]:
+def _on_signals(stop: threading.Event) -> List[object | None]:
     if threading.current_thread() is not threading.main_thread():
         return []
 
-    def handle(signum: int, frame: Optional[FrameType]) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     return [signal.signal(signal.SIGINT, handle), signal.signal(signal.SIGTERM, handle)]
 
 
-def _restore(previous: List[Optional[object]]) -> None:
+def _restore(previous: List[object | None]) -> None:
     if previous:
         signal.signal(signal.SIGINT, previous[0])  # type: ignore[arg-type]
         signal.signal(signal.SIGTERM, previous[1])  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 __all__ = ["SimulatorConfig"]
 
@@ -27,7 +27,7 @@ class SimulatorConfig:
     retention_days: float = 7.0
     host: str = "127.0.0.1"
     port: int = 0
-    tls_cert: Optional[str] = None
-    tls_key: Optional[str] = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
     #: Unix seconds; injectable so tests can move time instead of sleeping.
     clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)

@@ -30,36 +30,51 @@ class Control:
             ("GET", "requests"): lambda body, req: [r.to_json() for r in sim.requests],
             ("DELETE", "requests"): lambda body, req: sim.clear_requests(),
             ("GET", "event-ids"): lambda body, req: sim.event_ids(),
-            ("POST", "events"): lambda body, req: {"event_ids": sim.append_events(
-                int(body.get("count", 1)), backdate_s=float(body.get("backdate_s", 0.0)))},
-            ("POST", "backlog"): lambda body, req: {"event_ids": sim.seed_backlog(
-                int(body["count"]), float(body.get("days", 1.0)))},
+            ("POST", "events"): lambda body, req: {
+                "event_ids": sim.append_events(
+                    int(body.get("count", 1)), backdate_s=float(body.get("backdate_s", 0.0))
+                )
+            },
+            ("POST", "backlog"): lambda body, req: {
+                "event_ids": sim.seed_backlog(int(body["count"]), float(body.get("days", 1.0)))
+            },
             ("POST", "event-rate"): lambda body, req: sim.set_event_rate(float(body["per_minute"])),
             ("POST", "consent"): lambda body, req: sim.set_consent(
-                bool(body.get("granted", True)), body.get("integration_key"), body.get("user_id")),
+                bool(body.get("granted", True)), body.get("integration_key"), body.get("user_id")
+            ),
             ("POST", "monitor"): lambda body, req: sim.set_monitor_enabled(bool(body["enabled"])),
             ("POST", "token-lifetime"): lambda body, req: sim.set_token_lifetime(
-                int(body["seconds"])),
+                int(body["seconds"])
+            ),
             ("POST", "expire-tokens"): lambda body, req: sim.expire_tokens(),
             ("POST", "keys"): lambda body, req: sim.register_key(
-                body["integration_key"], body["public_key_pem"].encode()),
+                body["integration_key"], body["public_key_pem"].encode()
+            ),
             ("POST", "users"): lambda body, req: sim.register_user(
-                body["user_id"], org_admin=bool(body.get("org_admin", True)),
-                organizations=int(body.get("organizations", 1))),
+                body["user_id"],
+                org_admin=bool(body.get("org_admin", True)),
+                organizations=int(body.get("organizations", 1)),
+            ),
             ("POST", "rate-limits"): lambda body, req: sim.set_rate_limits(**body),
             ("GET", "faults"): lambda body, req: [f.to_json() for f in sim.faults()],
             ("POST", "faults"): lambda body, req: sim.inject(Fault.from_json(body)),
             ("DELETE", "faults"): lambda body, req: sim.clear_faults(),
             ("GET", "private-key"): lambda body, req: sim.private_key_pem(
-                req.query.get("fmt", "pkcs1")).decode(),
+                req.query.get("fmt", "pkcs1")
+            ).decode(),
         }
 
     def __call__(self, request: Request) -> Response:
         name = request.path.split("/", 2)[2].strip("/")
         route = self._routes.get((request.method, name))
         if route is None:
-            return json_response(404, {"error": "not_found",
-                                       "error_description": f"no admin route {request.method} {name}"})
+            return json_response(
+                404,
+                {
+                    "error": "not_found",
+                    "error_description": f"no admin route {request.method} {name}",
+                },
+            )
         try:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):

@@ -45,12 +45,18 @@ _USER_AGENTS: Sequence[Tuple[str, str, str, str, str]] = (
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/120.0.0.0 Safari/537.36",
-        "Chrome", "Windows", "Other", "120",
+        "Chrome",
+        "Windows",
+        "Other",
+        "120",
     ),
     (
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
         "Version/17.1 Safari/605.1.15",
-        "Safari", "Mac OS X", "Mac", "17",
+        "Safari",
+        "Mac OS X",
+        "Mac",
+        "17",
     ),
     ("DocuSign/6.12 (iPhone; iOS 17.1; Scale/3.00)", "DocuSign", "iOS", "iPhone", "6"),
     ("SignBot/2.3 🚀 (Linux; contrat-signé)", "Other", "Linux", "Other", "2"),
@@ -95,7 +101,7 @@ def random_guid(rng: random.Random) -> str:
     n = rng.getrandbits(128)
     n = (n & ~(0xF << 76)) | (0x4 << 76)
     n = (n & ~(0xC << 60)) | (0x8 << 60)
-    h = "%032x" % n
+    h = f"{n:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -216,7 +222,11 @@ class EventFactory:
                 "PermissionProfileId": str(rng.randrange(10**8)),
             }
         if action == "SettingChanged":
-            return {"SettingName": "allowSigningExtensions", "OldValue": "false", "NewValue": "true"}
+            return {
+                "SettingName": "allowSigningExtensions",
+                "OldValue": "false",
+                "NewValue": "true",
+            }
         return {}
 
     def _envelope(
@@ -228,7 +238,8 @@ class EventFactory:
         agent, browser, os_family, device, major = rng.choice(_USER_AGENTS)
         referenced = random_guid(rng) if obj == "Account" else ""
         affected = data.get("AffectedUserId", "")
-        ip = f"{rng.randint(11, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randint(1, 254)}"
+        octets = (rng.randint(11, 223), rng.randrange(256), rng.randrange(256), rng.randint(1, 254))
+        ip = ".".join(map(str, octets))
         return {
             "timestamp": _TS,
             "eventId": _ID,
@@ -241,11 +252,21 @@ class EventFactory:
             "userAgentClientInfo": {
                 "browser": {"family": browser, "major": major, "minor": "0", "patch": ""},
                 "device": {"family": device, "brand": "", "model": ""},
-                "os": {"family": os_family, "major": "", "minor": "", "patch": "", "patchMinor": ""},
+                "os": {
+                    "family": os_family,
+                    "major": "",
+                    "minor": "",
+                    "patch": "",
+                    "patchMinor": "",
+                },
             },
             "ipAddress": ip,
             "ipAddressLocation": {
-                "latitude": lat, "longitude": lon, "country": country, "state": state, "city": city,
+                "latitude": lat,
+                "longitude": lon,
+                "country": country,
+                "state": state,
+                "city": city,
             },
             "object": obj,
             "action": action,
@@ -271,4 +292,3 @@ class EventFactory:
             "affectedUserIsMemberOfDomain": bool(affected) and rng.random() < 0.5,
             "data": data,
         }
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 __all__ = ["Fault", "FaultPlan", "FAULT_KINDS", "STREAM_PREFIXES"]
 
@@ -33,17 +33,17 @@ class Fault:
     """One failure to inject; ``count`` or ``probability`` (neither: every matching request)."""
 
     kind: str
-    count: Optional[int] = None
-    probability: Optional[float] = None
-    path_prefix: Optional[str] = None
+    count: int | None = None
+    probability: float | None = None
+    path_prefix: str | None = None
     params: Dict[str, Any] = field(default_factory=dict)
 
     def __init__(
         self,
         kind: str,
-        count: Optional[int] = None,
-        probability: Optional[float] = None,
-        path_prefix: Optional[str] = None,
+        count: int | None = None,
+        probability: float | None = None,
+        path_prefix: str | None = None,
         **params: Any,
     ):
         if kind not in FAULT_KINDS:
@@ -115,7 +115,7 @@ class FaultPlan:
         with self._lock:
             return list(self._faults)
 
-    def pick(self, path: str) -> Optional[Fault]:
+    def pick(self, path: str) -> Fault | None:
         """The fault to apply to this request, consuming one use of a counted fault."""
         with self._lock:
             for fault in self._faults:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -11,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 __all__ = ["shared_private_key", "new_private_key", "private_pem", "public_pem"]
 
 _lock = threading.Lock()
-_shared: Optional[rsa.RSAPrivateKey] = None
+_shared: rsa.RSAPrivateKey | None = None
 
 
 def new_private_key() -> rsa.RSAPrivateKey:
@@ -36,9 +35,7 @@ def private_pem(key: rsa.RSAPrivateKey, fmt: str = "pkcs1") -> bytes:
     }
     if fmt not in formats:
         raise ValueError(f"unknown private key format {fmt!r}; use 'pkcs1' or 'pkcs8'")
-    return key.private_bytes(
-        serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption()
-    )
+    return key.private_bytes(serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption())
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> bytes:

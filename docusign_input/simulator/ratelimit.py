@@ -63,7 +63,9 @@ class RateLimiter:
                 self._burst.popleft()
             reset = int(hour_start + _HOUR_S)
             if not self.enabled:
-                return Decision(True, _headers(_UNLIMITED, _UNLIMITED, reset, _UNLIMITED, _UNLIMITED))
+                return Decision(
+                    True, _headers(_UNLIMITED, _UNLIMITED, reset, _UNLIMITED, _UNLIMITED)
+                )
             if self._hour_used >= self.hourly_limit:
                 wait = reset - now
             elif len(self._burst) >= self.burst_limit:

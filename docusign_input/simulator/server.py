@@ -38,11 +38,17 @@ class RecordedRequest:
     query: Dict[str, str]
     headers: Dict[str, Any]  # {"Authorization": bool, "Content-Type": str|None, "User-Agent": ...}
     status: int  # 0 when the connection was reset before any status was sent
-    fault: Optional[str] = None
+    fault: str | None = None
 
     def to_json(self) -> Dict[str, Any]:
-        return {"method": self.method, "path": self.path, "query": self.query,
-                "headers": self.headers, "status": self.status, "fault": self.fault}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "status": self.status,
+            "fault": self.fault,
+        }
 
 
 Handler = Callable[[Request, int], Optional[Response]]
@@ -60,7 +66,7 @@ class Dispatcher:
         self.token_requests = 0
         self.stream_requests = 0
 
-    def route(self, request: Request) -> Tuple[Response, Optional[Fault]]:
+    def route(self, request: Request) -> Tuple[Response, Fault | None]:
         """The answer to send and the fault the transport must still apply (if any)."""
         if request.path.startswith(ADMIN_PREFIX):
             return self._control(request), None
@@ -73,13 +79,16 @@ class Dispatcher:
         kind = fault.kind if fault else ""
         if kind in ("http_500", "http_502", "http_503"):
             status = int(kind[-3:])
-            return json_response(status, {"error": "server_error",
-                                          "error_description": f"injected HTTP {status}"}), fault
+            return json_response(
+                status, {"error": "server_error", "error_description": f"injected HTTP {status}"}
+            ), fault
         if kind == "http_429":
             retry_after = str(fault.params.get("retry_after", 1)) if fault else "1"
-            return json_response(429, {"error": "too_many_requests",
-                                       "error_description": "injected rate limit"},
-                                 {"Retry-After": retry_after}), fault
+            return json_response(
+                429,
+                {"error": "too_many_requests", "error_description": "injected rate limit"},
+                {"Retry-After": retry_after},
+            ), fault
         if kind == "malformed_json":  # a proxy's error page mislabelled as JSON
             body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             return Response(200, body, {"Content-Type": JSON_TYPE}), fault
@@ -88,11 +97,12 @@ class Dispatcher:
         back_up = int(fault.params.get("overlap", 3)) if fault and kind == "repeat_previous" else 0
         response = self._api(request, back_up)
         if response is None:
-            response = json_response(404, {"error": "not_found",
-                                           "error_description": f"no such path {request.path}"})
+            response = json_response(
+                404, {"error": "not_found", "error_description": f"no such path {request.path}"}
+            )
         return response, fault
 
-    def record(self, request: Request, status: int, fault: Optional[Fault]) -> None:
+    def record(self, request: Request, status: int, fault: Fault | None) -> None:
         if request.path.startswith(ADMIN_PREFIX):
             return
         headers = {
@@ -100,8 +110,14 @@ class Dispatcher:
             "Content-Type": request.header("content-type"),
             "User-Agent": request.header("user-agent"),
         }
-        entry = RecordedRequest(request.method, request.path, dict(request.query), headers, status,
-                                fault.kind if fault else None)
+        entry = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.query),
+            headers,
+            status,
+            fault.kind if fault else None,
+        )
         with self._lock:
             self.requests.append(entry)
 
@@ -113,8 +129,12 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address: Tuple[str, int], dispatcher: Dispatcher,
-                 ssl_context: Optional[ssl.SSLContext] = None):
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        dispatcher: Dispatcher,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         self.dispatcher = dispatcher
         self.ssl_context = ssl_context
         self._connections: Set[socket.socket] = set()
@@ -124,13 +144,15 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), which can stall for seconds on odd resolvers.
         TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def get_request(self) -> Tuple[socket.socket, Any]:
         conn, addr = super().get_request()
         if self.ssl_context is not None:  # handshake later, in the handler thread
-            conn = self.ssl_context.wrap_socket(conn, server_side=True,
-                                                do_handshake_on_connect=False)
+            conn = self.ssl_context.wrap_socket(
+                conn, server_side=True, do_handshake_on_connect=False
+            )
         return conn, addr
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -185,8 +207,10 @@ class _Handler(BaseHTTPRequestHandler):
             response, fault = dispatcher.route(request)
         except Exception as exc:  # a simulator bug must still answer, and say so
             traceback.print_exc(file=sys.stderr)
-            response, fault = json_response(500, {"error": "simulator_error",
-                                                  "error_description": repr(exc)}), None
+            response, fault = (
+                json_response(500, {"error": "simulator_error", "error_description": repr(exc)}),
+                None,
+            )
         kind = fault.kind if fault else ""
         dispatcher.record(request, 0 if kind == "reset_before" else response.status, fault)
         try:
@@ -213,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         return Request(self.command, url.path, query, headers, body)
 
-    def _send(self, response: Response, cut_to: Optional[int], chunked: bool) -> None:
+    def _send(self, response: Response, cut_to: int | None, chunked: bool) -> None:
         """Write the answer; ``cut_to`` sends only that many body bytes (the connection dies)."""
         self.send_response(response.status)
         self.send_header("X-DocuSign-TraceToken", str(uuid.uuid4()))
@@ -240,4 +264,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
-

@@ -9,7 +9,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from .api import DocuSignApi, Tenant
 from .auth import Accounts, User
@@ -31,7 +31,7 @@ _EVENT_USERS = 12  # distinct userIds that appear in events besides the admin
 class Simulator:
     """A DocuSign (account server + Monitor) on loopback; use as a context manager."""
 
-    def __init__(self, config: Optional[SimulatorConfig] = None, **overrides: Any):
+    def __init__(self, config: SimulatorConfig | None = None, **overrides: Any):
         self.config = cfg = dataclasses.replace(config or SimulatorConfig(), **overrides)
         self._clock = cfg.clock
         ids = random.Random(f"ids-{cfg.seed}")
@@ -49,18 +49,23 @@ class Simulator:
 
         factory = EventFactory(cfg.seed, self.account_id, self.organization_id, event_users)
         self._log = EventLog(factory, cfg.seed, cfg.retention_days * _DAY_S, self._clock)
-        self._limiter = RateLimiter(self._clock, cfg.rate_limits, cfg.hourly_limit,
-                                    cfg.burst_limit, cfg.burst_window_s)
+        self._limiter = RateLimiter(
+            self._clock, cfg.rate_limits, cfg.hourly_limit, cfg.burst_limit, cfg.burst_window_s
+        )
         self._faults = FaultPlan(cfg.seed)
-        self._tenant = Tenant(self.account_id, self.organization_id, "Simulated Org Account",
-                              admin_user_id=self.user_id)
+        self._tenant = Tenant(
+            self.account_id,
+            self.organization_id,
+            "Simulated Org Account",
+            admin_user_id=self.user_id,
+        )
         api = DocuSignApi(self._tenant, self._accounts, self._log, self._limiter)
         self._dispatcher = Dispatcher(api.handle, Control(self), self._faults)
 
-        self._server: Optional[SimulatorHTTPServer] = None
-        self._server_thread: Optional[threading.Thread] = None
+        self._server: SimulatorHTTPServer | None = None
+        self._server_thread: threading.Thread | None = None
         self._rate_per_minute = 0.0
-        self._ingest_thread: Optional[threading.Thread] = None
+        self._ingest_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.base_url = ""
         if cfg.backlog:
@@ -85,7 +90,7 @@ class Simulator:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
         self._server = SimulatorHTTPServer((cfg.host, cfg.port), self._dispatcher, context)
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         url_host = f"[{host}]" if ":" in host else host
         self.base_url = f"{'https' if context else 'http'}://{url_host}:{port}"
         self._tenant.base_url = self.base_url
@@ -94,8 +99,11 @@ class Simulator:
             self._tenant.audiences.add(f"localhost:{port}")
         self._stopping.clear()
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-            name="docusign-simulator", daemon=True)
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="docusign-simulator",
+            daemon=True,
+        )
         self._server_thread.start()
         self.set_event_rate(cfg.events_per_minute)
         return self
@@ -149,13 +157,22 @@ class Simulator:
 
     def register_user(self, user_id: str, org_admin: bool = True, organizations: int = 1) -> None:
         number = int(user_id.replace("-", "")[:6], 16) % 1000 if user_id[:6].isalnum() else 0
-        self._accounts.register_user(User(user_id, f"Admin User{number}",
-                                          f"admin{number}@example.com", org_admin, organizations))
+        self._accounts.register_user(
+            User(
+                user_id,
+                f"Admin User{number}",
+                f"admin{number}@example.com",
+                org_admin,
+                organizations,
+            )
+        )
 
-    def set_consent(self, granted: bool, integration_key: Optional[str] = None,
-                    user_id: Optional[str] = None) -> None:
-        self._accounts.set_consent(integration_key or self.integration_key,
-                                   user_id or self.user_id, granted)
+    def set_consent(
+        self, granted: bool, integration_key: str | None = None, user_id: str | None = None
+    ) -> None:
+        self._accounts.set_consent(
+            integration_key or self.integration_key, user_id or self.user_id, granted
+        )
 
     def set_token_lifetime(self, seconds: int) -> None:
         """Applies to tokens issued from now on."""
@@ -170,9 +187,13 @@ class Simulator:
     def set_monitor_enabled(self, enabled: bool) -> None:
         self._tenant.monitor_enabled = enabled
 
-    def set_rate_limits(self, enabled: bool = True, hourly_limit: Optional[int] = None,
-                        burst_limit: Optional[int] = None,
-                        burst_window_s: Optional[float] = None) -> None:
+    def set_rate_limits(
+        self,
+        enabled: bool = True,
+        hourly_limit: int | None = None,
+        burst_limit: int | None = None,
+        burst_window_s: float | None = None,
+    ) -> None:
         """Change limits; arguments left as None keep their current value."""
         lim = self._limiter
         lim.configure(
@@ -209,8 +230,9 @@ class Simulator:
         """Background ingestion while the server runs (0 stops it)."""
         self._rate_per_minute = max(0.0, float(per_minute))
         if self._rate_per_minute and self._ingest_thread is None and self._server is not None:
-            self._ingest_thread = threading.Thread(target=self._ingest_loop,
-                                                   name="docusign-simulator-ingest", daemon=True)
+            self._ingest_thread = threading.Thread(
+                target=self._ingest_loop, name="docusign-simulator-ingest", daemon=True
+            )
             self._ingest_thread.start()
 
     def _ingest_loop(self) -> None:
@@ -267,6 +289,10 @@ class Simulator:
             "monitor_enabled": self._tenant.monitor_enabled,
             "token_lifetime_s": self._accounts.token_lifetime_s,
             "events_per_minute": self._rate_per_minute,
-            "rate_limits": {"enabled": lim.enabled, "hourly_limit": lim.hourly_limit,
-                            "burst_limit": lim.burst_limit, "burst_window_s": lim.burst_window_s},
+            "rate_limits": {
+                "enabled": lim.enabled,
+                "hourly_limit": lim.hourly_limit,
+                "burst_limit": lim.burst_limit,
+                "burst_window_s": lim.burst_window_s,
+            },
         }

@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 from .events import EventFactory
 
@@ -25,7 +25,9 @@ TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
 _TICKS_PER_S = 10_000_000
 _DEFAULT_LOOKBACK_S = 7 * 86400  # DocuSign: empty cursor starts seven days back
 _OPAQUE = re.compile(r"aa_(\d{1,20})_(\d{1,20})_(\d{1,10})\Z")
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?\Z")
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?\Z"
+)
 
 
 class CursorError(ValueError):
@@ -113,7 +115,7 @@ class EventLog:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def page(self, cursor: Optional[str], limit: int, back_up: int = 0) -> Page:
+    def page(self, cursor: str | None, limit: int, back_up: int = 0) -> Page:
         """The page after ``cursor``; ``back_up`` > 0 starts that many events early (a fault)."""
         position, opaque = self._position(cursor or "")
         with self._lock:

@@ -5,7 +5,7 @@ The only module of the simulator that imports pytest.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List
 
 import jwt
 import pytest
@@ -21,7 +21,7 @@ SimulatorFactory = Callable[..., Simulator]
 
 @pytest.fixture
 def simulator_factory() -> Iterator[SimulatorFactory]:
-    """Call with SimulatorConfig fields (``seed=2, backlog=100, ...``); every one is stopped after."""
+    """Call with SimulatorConfig fields (``seed=2, backlog=100, ...``); all stopped after."""
     started: List[Simulator] = []
 
     def make(**config: Any) -> Simulator:
@@ -41,25 +41,35 @@ def simulator() -> Iterator[Simulator]:
         yield sim
 
 
-def make_assertion(sim: Simulator, key_pem: Optional[bytes] = None, drop: tuple = (),
-                   **claims: Any) -> str:
-    """A JWT Grant assertion the simulator accepts, unless ``claims``/``key_pem``/``drop`` spoil it."""
+def make_assertion(
+    sim: Simulator, key_pem: bytes | None = None, drop: tuple = (), **claims: Any
+) -> str:
+    """A JWT Grant assertion the simulator accepts, unless claims/key_pem/drop spoil it."""
     now = int(sim.config.clock())
-    body = {"iss": sim.integration_key, "sub": sim.user_id, "aud": sim.audience,
-            "iat": now, "exp": now + 3600, "scope": "signature impersonation", **claims}
+    body = {
+        "iss": sim.integration_key,
+        "sub": sim.user_id,
+        "aud": sim.audience,
+        "iat": now,
+        "exp": now + 3600,
+        "scope": "signature impersonation",
+        **claims,
+    }
     for name in drop:
         body.pop(name, None)
     return jwt.encode(body, key_pem or sim.private_key_pem(), algorithm="RS256")
 
 
-
-
-def request_token(sim: Simulator, assertion: Optional[str] = None) -> requests.Response:
+def request_token(sim: Simulator, assertion: str | None = None) -> requests.Response:
     """POST the JWT Grant to the simulator's token endpoint."""
-    return requests.post(f"{sim.base_url}/oauth/token", data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "assertion": assertion or make_assertion(sim),
-    }, timeout=10)
+    return requests.post(
+        f"{sim.base_url}/oauth/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": assertion or make_assertion(sim),
+        },
+        timeout=10,
+    )
 
 
 def bearer_session(sim: Simulator) -> requests.Session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 __all__ = ["Request", "Response", "json_response", "JSON_TYPE"]
 
@@ -19,7 +19,7 @@ class Request:
     headers: Dict[str, str]  # lower-case names
     body: bytes = b""
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
 
@@ -32,6 +32,6 @@ class Response:
     chunked: bool = False
 
 
-def json_response(status: int, value: Any, headers: Optional[Dict[str, str]] = None) -> Response:
+def json_response(status: int, value: Any, headers: Dict[str, str] | None = None) -> Response:
     body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(status, body, {"Content-Type": JSON_TYPE, **(headers or {})})

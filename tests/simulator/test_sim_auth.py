@@ -42,33 +42,51 @@ def test_valid_assertion_gets_a_bearer_token(simulator: Simulator) -> None:
 @pytest.mark.parametrize("fmt", ["pkcs1", "pkcs8"])
 def test_both_key_formats_are_the_same_key(simulator: Simulator, fmt: str) -> None:
     pem = simulator.private_key_pem(fmt)
-    assert pem.startswith(b"-----BEGIN RSA PRIVATE KEY" if fmt == "pkcs1" else b"-----BEGIN PRIVATE KEY")
+    assert pem.startswith(
+        b"-----BEGIN RSA PRIVATE KEY" if fmt == "pkcs1" else b"-----BEGIN PRIVATE KEY"
+    )
     assert request_token(simulator, make_assertion(simulator, key_pem=pem)).status_code == 200
 
 
 def test_wrong_grant_type_is_unsupported(simulator: Simulator) -> None:
-    response = requests.post(f"{simulator.base_url}/oauth/token",
-                             data={"grant_type": "client_credentials", "assertion": "x"})
+    response = requests.post(
+        f"{simulator.base_url}/oauth/token",
+        data={"grant_type": "client_credentials", "assertion": "x"},
+    )
     assert response.status_code == 400
     assert response.json() == {"error": "unsupported_grant_type"}
 
 
-@pytest.mark.parametrize("claims, drop, expected", [
-    ({"iss": "00000000-0000-4000-8000-000000000000"}, (), ("invalid_grant", "issuer_not_found")),
-    ({"sub": "11111111-1111-4111-8111-111111111111"}, (), ("invalid_grant", "user_not_found")),
-    ({"sub": "admin@example.com"}, (), ("invalid_grant", "invalid_subject")),
-    ({"aud": "account-d.docusign.com"}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
-    ({}, ("exp",), ("invalid_grant", "no_valid_keys_or_signatures")),
-    ({"exp": int(time.time()) + 7200}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
-    ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200}, (),
-     ("invalid_grant", "no_valid_keys_or_signatures")),
-    ({"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}, (),
-     ("invalid_grant", "expired_grant")),
-    ({"scope": "signature"}, (), ("invalid_scope", None)),
-    ({"scope": "impersonation"}, (), ("invalid_scope", None)),
-])
-def test_bad_assertions_get_docusign_errors(simulator: Simulator, claims: dict, drop: tuple,
-                                            expected: tuple) -> None:
+@pytest.mark.parametrize(
+    "claims, drop, expected",
+    [
+        (
+            {"iss": "00000000-0000-4000-8000-000000000000"},
+            (),
+            ("invalid_grant", "issuer_not_found"),
+        ),
+        ({"sub": "11111111-1111-4111-8111-111111111111"}, (), ("invalid_grant", "user_not_found")),
+        ({"sub": "admin@example.com"}, (), ("invalid_grant", "invalid_subject")),
+        ({"aud": "account-d.docusign.com"}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
+        ({}, ("exp",), ("invalid_grant", "no_valid_keys_or_signatures")),
+        ({"exp": int(time.time()) + 7200}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
+        (
+            {"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200},
+            (),
+            ("invalid_grant", "no_valid_keys_or_signatures"),
+        ),
+        (
+            {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
+            (),
+            ("invalid_grant", "expired_grant"),
+        ),
+        ({"scope": "signature"}, (), ("invalid_scope", None)),
+        ({"scope": "impersonation"}, (), ("invalid_scope", None)),
+    ],
+)
+def test_bad_assertions_get_docusign_errors(
+    simulator: Simulator, claims: dict, drop: tuple, expected: tuple
+) -> None:
     assertion = make_assertion(simulator, drop=drop, **claims)
     assert error_of(request_token(simulator, assertion)) == expected
 
@@ -77,7 +95,9 @@ def test_assertion_signed_by_another_key_is_refused(simulator: Simulator) -> Non
     other = private_pem(new_private_key())
     assertion = make_assertion(simulator, key_pem=other)
     assert error_of(request_token(simulator, assertion)) == (
-        "invalid_grant", "no_valid_keys_or_signatures")
+        "invalid_grant",
+        "no_valid_keys_or_signatures",
+    )
 
 
 def test_unsigned_and_garbage_assertions_are_refused(simulator: Simulator) -> None:
@@ -89,12 +109,20 @@ def test_unsigned_and_garbage_assertions_are_refused(simulator: Simulator) -> No
 def test_consent_is_required_and_can_be_granted(simulator: Simulator) -> None:
     simulator.set_consent(False)
     assert request_token(simulator).json() == {"error": "consent_required"}
-    page = requests.get(f"{simulator.base_url}/oauth/auth", params={
-        "response_type": "code", "scope": "signature impersonation",
-        "client_id": simulator.integration_key, "redirect_uri": "https://localhost/cb"})
+    page = requests.get(
+        f"{simulator.base_url}/oauth/auth",
+        params={
+            "response_type": "code",
+            "scope": "signature impersonation",
+            "client_id": simulator.integration_key,
+            "redirect_uri": "https://localhost/cb",
+        },
+    )
     assert page.status_code == 200 and "grant=1" in page.text
-    requests.get(f"{simulator.base_url}/oauth/auth",
-                 params={"client_id": simulator.integration_key, "grant": "1"})
+    requests.get(
+        f"{simulator.base_url}/oauth/auth",
+        params={"client_id": simulator.integration_key, "grant": "1"},
+    )
     assert request_token(simulator).status_code == 200
 
 
@@ -129,8 +157,9 @@ def test_token_lifetime_can_change(simulator: Simulator) -> None:
 
 def test_userinfo_lists_the_organization(simulator: Simulator) -> None:
     token = request_token(simulator).json()["access_token"]
-    response = requests.get(f"{simulator.base_url}/oauth/userinfo",
-                            headers={"Authorization": f"Bearer {token}"})
+    response = requests.get(
+        f"{simulator.base_url}/oauth/userinfo", headers={"Authorization": f"Bearer {token}"}
+    )
     body = response.json()
     assert body["sub"] == simulator.user_id and body["email"] and body["name"]
     (account,) = body["accounts"]

@@ -90,19 +90,35 @@ def test_key_file_is_private_and_env_is_complete(simulator: Simulator, tmp_path:
     assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY")
     env = simulator.env(path)
     assert env == {
-        "DOCUSIGN_AUTH_URL": simulator.base_url, "DOCUSIGN_MONITOR_URL": simulator.base_url,
+        "DOCUSIGN_AUTH_URL": simulator.base_url,
+        "DOCUSIGN_MONITOR_URL": simulator.base_url,
         "DOCUSIGN_USER_ID": simulator.user_id,
         "DOCUSIGN_INTEGRATION_KEY": simulator.integration_key,
-        "DOCUSIGN_PRIVATE_KEY_FILE": str(path), "DOCUSIGN_ENVIRONMENT": "development",
+        "DOCUSIGN_PRIVATE_KEY_FILE": str(path),
+        "DOCUSIGN_ENVIRONMENT": "development",
     }
 
 
 def test_simulate_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
     key_file = tmp_path / "sim-key.pem"
     child = subprocess.Popen(
-        [sys.executable, "-m", "docusign_input.simulator", "--port", "0", "--backlog", "5",
-         "--fault", "http_503:1", "--key-file", str(key_file)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "docusign_input.simulator",
+            "--port",
+            "0",
+            "--backlog",
+            "5",
+            "--fault",
+            "http_503:1",
+            "--key-file",
+            str(key_file),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
@@ -112,11 +128,16 @@ def test_simulate_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
         while len(exports) < 6 and time.monotonic() < deadline:
             line = child.stdout.readline()
             if line.startswith("export "):
-                name, _, value = line[len("export "):].strip().partition("=")
+                name, _, value = line[len("export ") :].strip().partition("=")
                 exports[name] = value
-        assert set(exports) == {"DOCUSIGN_AUTH_URL", "DOCUSIGN_MONITOR_URL", "DOCUSIGN_USER_ID",
-                                "DOCUSIGN_INTEGRATION_KEY", "DOCUSIGN_PRIVATE_KEY_FILE",
-                                "DOCUSIGN_ENVIRONMENT"}
+        assert set(exports) == {
+            "DOCUSIGN_AUTH_URL",
+            "DOCUSIGN_MONITOR_URL",
+            "DOCUSIGN_USER_ID",
+            "DOCUSIGN_INTEGRATION_KEY",
+            "DOCUSIGN_PRIVATE_KEY_FILE",
+            "DOCUSIGN_ENVIRONMENT",
+        }
         assert exports["DOCUSIGN_PRIVATE_KEY_FILE"] == str(key_file) and key_file.exists()
         assert exports["DOCUSIGN_ENVIRONMENT"] == "development"
         base = exports["DOCUSIGN_AUTH_URL"]

@@ -11,12 +11,40 @@ from docusign_input.simulator import Simulator, SimulatorConfig
 from docusign_input.simulator.testing import bearer_session
 
 FIELDS = {
-    "timestamp", "eventId", "site", "accountId", "organizationId", "userId", "integratorKey",
-    "userAgent", "userAgentClientInfo", "ipAddress", "ipAddressLocation", "object", "action",
-    "property", "field", "result", "source", "isUserMemberOfDomain",
-    "referencedUserIsMemberOfDomain", "referencedUserId", "proxyStatus", "proxyType", "proxyLevel",
-    "latitude", "longitude", "city", "state", "country", "device", "browser", "os",
-    "affectedUserId", "affectedUserIsMemberOfDomain", "data",
+    "timestamp",
+    "eventId",
+    "site",
+    "accountId",
+    "organizationId",
+    "userId",
+    "integratorKey",
+    "userAgent",
+    "userAgentClientInfo",
+    "ipAddress",
+    "ipAddressLocation",
+    "object",
+    "action",
+    "property",
+    "field",
+    "result",
+    "source",
+    "isUserMemberOfDomain",
+    "referencedUserIsMemberOfDomain",
+    "referencedUserId",
+    "proxyStatus",
+    "proxyType",
+    "proxyLevel",
+    "latitude",
+    "longitude",
+    "city",
+    "state",
+    "country",
+    "device",
+    "browser",
+    "os",
+    "affectedUserId",
+    "affectedUserIsMemberOfDomain",
+    "data",
 }
 WITH_FRACTION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z\Z")
 WITHOUT_FRACTION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
@@ -39,8 +67,10 @@ def walk(value):
 def served(sim: Simulator) -> list:
     session, events, cursor = bearer_session(sim), [], ""
     while True:
-        body = session.get(f"{sim.base_url}/api/v2.0/datasets/monitor/stream",
-                           params={"cursor": cursor, "limit": 2000}).json()
+        body = session.get(
+            f"{sim.base_url}/api/v2.0/datasets/monitor/stream",
+            params={"cursor": cursor, "limit": 2000},
+        ).json()
         events += body["data"]
         if body["endCursor"] == cursor:
             return events
@@ -63,8 +93,11 @@ def test_backlog_events_are_realistic() -> None:
     alerts = [e for e in events if e["object"] == "Alert"]
     assert 0.01 < len(alerts) / len(events) < 0.06
     for alert in alerts:
-        assert alert["action"] in ("IpAddressOutsideAllowedRanges", "TooManyLoginFailures",
-                                   "CredentialLeakDetected")
+        assert alert["action"] in (
+            "IpAddressOutsideAllowedRanges",
+            "TooManyLoginFailures",
+            "CredentialLeakDetected",
+        )
         assert isinstance(alert["data"]["EventIds"], list) and alert["data"]["EventIds"]
         assert isinstance(alert["data"]["Count"], str)
         assert alert["data"]["Severity"] in ("Low", "Medium", "High")
@@ -72,9 +105,11 @@ def test_backlog_events_are_realistic() -> None:
     assert "Zürich" in text and "São Paulo" in text and "東京" in text and "🚀" in text
     big = [r for r in raw if len(r) >= 20_000]
     assert len(big) == 3 and all(len(r) <= 45_000 for r in big)
-    assert all(b": " not in r[:40] and r == json.dumps(json.loads(r), ensure_ascii=False,
-                                                        separators=(",", ":")).encode()
-               for r in raw[:50])
+    assert all(
+        b": " not in r[:40]
+        and r == json.dumps(json.loads(r), ensure_ascii=False, separators=(",", ":")).encode()
+        for r in raw[:50]
+    )
 
 
 def test_every_thousand_events_hold_a_large_one() -> None:
@@ -101,9 +136,13 @@ def test_same_seed_same_events() -> None:
     other = Simulator(SimulatorConfig(seed=10, backlog=500, clock=fixed_clock))
     assert one.event_ids() == two.event_ids() != other.event_ids()
     assert [one.event_bytes(i) for i in one.event_ids()] == [
-        two.event_bytes(i) for i in two.event_ids()]
+        two.event_bytes(i) for i in two.event_ids()
+    ]
     assert (one.integration_key, one.user_id, one.organization_id) == (
-        two.integration_key, two.user_id, two.organization_id)
+        two.integration_key,
+        two.user_id,
+        two.organization_id,
+    )
     assert one.append_events(5) == two.append_events(5)
 
 

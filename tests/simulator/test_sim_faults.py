@@ -30,8 +30,12 @@ def test_rate_limit_headers_count_down(simulator: Simulator) -> None:
     first, second = stream(session, simulator), stream(session, simulator)
     assert first.headers["X-RateLimit-Limit"] == "3000"
     assert first.headers["X-BurstLimit-Limit"] == "200"
-    assert int(first.headers["X-RateLimit-Remaining"]) - 1 == int(second.headers["X-RateLimit-Remaining"])
-    assert int(first.headers["X-BurstLimit-Remaining"]) - 1 == int(second.headers["X-BurstLimit-Remaining"])
+    assert int(first.headers["X-RateLimit-Remaining"]) - 1 == int(
+        second.headers["X-RateLimit-Remaining"]
+    )
+    assert int(first.headers["X-BurstLimit-Remaining"]) - 1 == int(
+        second.headers["X-BurstLimit-Remaining"]
+    )
     assert int(first.headers["X-RateLimit-Reset"]) % 3600 == 0
     assert int(first.headers["X-RateLimit-Reset"]) > time.time()
 
@@ -69,8 +73,9 @@ def test_limits_can_be_switched_off_and_reconfigured(simulator_factory) -> None:
 
 
 @pytest.mark.parametrize("kind, status", [("http_500", 500), ("http_502", 502), ("http_503", 503)])
-def test_server_errors_hit_the_next_count_requests(simulator: Simulator, kind: str,
-                                                   status: int) -> None:
+def test_server_errors_hit_the_next_count_requests(
+    simulator: Simulator, kind: str, status: int
+) -> None:
     session = bearer_session(simulator)
     simulator.inject(Fault(kind, count=2))
     codes = [stream(session, simulator).status_code for _ in range(3)]

@@ -125,8 +125,10 @@ def test_cursor_of_another_seed_is_unknown(simulator_factory) -> None:
     assert get(bearer_session(two), two, LEGACY, cursor=cursor).status_code == 400
 
 
-@pytest.mark.parametrize("limit, status", [("0", 400), ("2001", 400), ("abc", 400), ("-1", 400),
-                                           ("1", 200), ("2000", 200)])
+@pytest.mark.parametrize(
+    "limit, status",
+    [("0", 400), ("2001", 400), ("abc", 400), ("-1", 400), ("1", 200), ("2000", 200)],
+)
 def test_limit_bounds(simulator_factory, limit: str, status: int) -> None:
     sim = simulator_factory(backlog=3)
     response = get(bearer_session(sim), sim, LEGACY, limit=limit)
@@ -171,8 +173,11 @@ def test_admin_of_two_organizations_is_403(simulator: Simulator) -> None:
 
 
 def test_unknown_organization_is_404(simulator: Simulator) -> None:
-    response = get(bearer_session(simulator), simulator,
-                   "/v1/organizations/00000000-0000-4000-8000-000000000000/stream")
+    response = get(
+        bearer_session(simulator),
+        simulator,
+        "/v1/organizations/00000000-0000-4000-8000-000000000000/stream",
+    )
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
