@@ -39,6 +39,13 @@ def _command_lines():
         for line in unit.read_text(encoding="utf-8").splitlines():
             if line.startswith("ExecStart="):
                 lines.append((unit.name, shlex.split(line.split("=", 1)[1])))
+    manifest = EXAMPLES_DIR / "kubernetes" / "docusign-input.yaml"
+    if manifest.is_file():
+        for doc in yaml.safe_load_all(manifest.read_text(encoding="utf-8")):
+            if doc and doc.get("kind") == "Deployment":
+                for c in doc["spec"]["template"]["spec"]["containers"]:
+                    if c["name"] == "connector":
+                        lines.append((manifest.name, c["command"]))
     return lines
 
 
