@@ -64,7 +64,7 @@ class Simulator:
 
         self._server: SimulatorHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
-        self._rate_per_minute = 0.0
+        self._rate_per_minute = cfg.events_per_minute
         self._ingest_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.base_url = ""
@@ -105,7 +105,7 @@ class Simulator:
             daemon=True,
         )
         self._server_thread.start()
-        self.set_event_rate(cfg.events_per_minute)
+        self.set_event_rate(self._rate_per_minute)  # a rate set before start() wins
         return self
 
     def stop(self) -> None:

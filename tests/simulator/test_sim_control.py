@@ -147,3 +147,48 @@ def test_simulate_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=10) == 0
+
+
+def test_https_with_a_given_certificate(tmp_path: Path) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from docusign_input.simulator import SimulatorConfig
+
+    key = new_private_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "tls-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(private_pem(key))
+    config = SimulatorConfig(tls_cert=str(cert_file), tls_key=str(key_file))
+    with Simulator(config) as sim:
+        assert sim.base_url.startswith("https://127.0.0.1:")
+        response = requests.post(
+            f"{sim.base_url}/oauth/token",
+            verify=str(cert_file),
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": make_assertion(sim),
+            },
+        )
+        assert response.status_code == 200
