@@ -424,7 +424,8 @@ def _environment(value: _Value) -> str:
     except KeyError:
         raise ConfigError(
             f"{value.label} {text!r} is not an environment",
-            "use development (DocuSign's demo environment, account-d.docusign.com) or production",
+            "use development or production (development is DocuSign's demo environment, "
+            "account-d.docusign.com; demo is accepted as an alias)",
         ) from None
 
 
