@@ -152,7 +152,10 @@ class Simulator:
             "DOCUSIGN_ENVIRONMENT": "development",
         }
 
-    def register_key(self, integration_key: str, public_key_pem: bytes) -> None:
+    def register_key(self, integration_key: str, public_key_pem: bytes | str) -> None:
+        """Add an RSA public key (PEM) to an integration key, creating the key if new."""
+        if isinstance(public_key_pem, str):
+            public_key_pem = public_key_pem.encode()
         self._accounts.register_key(integration_key, public_key_pem)
 
     def register_user(self, user_id: str, org_admin: bool = True, organizations: int = 1) -> None:
