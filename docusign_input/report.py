@@ -7,6 +7,7 @@ Vector turns every stderr line into an event, so a message is always exactly one
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from typing import IO, Any, Optional
@@ -28,10 +29,16 @@ class Reporter:
         self.fmt = fmt
         self.stream = stream if stream is not None else sys.stderr
         #: Secrets to blank out if one ever reaches a message (defence in depth).
-        self._redact: list[str] = []
+        self._redact: Optional[re.Pattern[str]] = None
 
     def redact(self, *values: str) -> None:
-        self._redact.extend(v for v in values if v and len(v) >= 6)
+        """Blank these values out of every line, except the integration key as the `client_id`
+        of a consent URL: the one place an admin must see it."""
+        secrets = [re.escape(v) for v in values if v and len(v) >= 6]
+        if self._redact is not None:
+            secrets.append(self._redact.pattern)
+        if secrets:
+            self._redact = re.compile("(?<!client_id=)(?:" + "|".join(secrets) + ")")
 
     def debug(self, message: str, **fields: Any) -> None:
         self.emit("debug", message, **fields)
@@ -57,8 +64,8 @@ class Reporter:
         else:
             extras = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
             line = f"{stamp} docusign-input {level}: {message}" + (f" ({extras})" if extras else "")
-        for secret in self._redact:
-            line = line.replace(secret, "********")
+        if self._redact is not None:
+            line = self._redact.sub("********", line)
         line = line.replace("\r", " ").replace("\n", " ")
         try:
             self.stream.write(line + "\n")

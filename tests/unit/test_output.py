@@ -45,3 +45,15 @@ def test_closed_reader_is_output_error_74():
 def test_event_time_keeps_seven_digit_fraction_as_nanoseconds():
     assert event_time("2023-03-03T09:10:06.0512813Z") == (1677834606, 51281300)
     assert event_time("2023-03-03T09:10:06Z") == (1677834606, 0)
+
+
+def test_reporter_blanks_secrets_but_keeps_the_consent_url_client_id():
+    from docusign_input.report import Reporter
+
+    stream = io.StringIO()
+    reporter = Reporter(stream=stream)
+    reporter.redact("secret-key-123", "tok.en+value")
+    reporter.error("oops secret-key-123 and tok.en+value; open https://x/oauth/auth?client_id=secret-key-123&a=1")
+    line = stream.getvalue()
+    assert line.count("secret-key-123") == 1 and "client_id=secret-key-123" in line
+    assert "tok.en+value" not in line and line.count("\n") == 1
