@@ -16,7 +16,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Mapping, Optional
+from typing import IO, Any, Mapping
 
 from .errors import CheckpointError, ConfigError, LockHeld
 
@@ -29,12 +29,12 @@ VERSION = 1
 class Health:
     """What `status` reads: when we last succeeded, what last went wrong, how much got through."""
 
-    last_success: Optional[str] = None
-    last_error: Optional[Mapping[str, Any]] = None
+    last_success: str | None = None
+    last_error: Mapping[str, Any] | None = None
     events_delivered: int = 0
-    last_sync: Optional[Mapping[str, Any]] = None
+    last_sync: Mapping[str, Any] | None = None
     #: Set when a resume found the checkpoint older than DocuSign's retention window.
-    possible_gap: Optional[Mapping[str, Any]] = None
+    possible_gap: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class Checkpoint:
     environment: str
     user_id: str
     monitor_api: str = "lens"
-    cursor: Optional[str] = None
+    cursor: str | None = None
     #: The `timestamp` of the newest event delivered so far (DocuSign's own string).
-    newest_event_time: Optional[str] = None
+    newest_event_time: str | None = None
     #: eventId -> event timestamp, oldest first; see engine.prune_recent_ids for the bound.
     recent_event_ids: Mapping[str, str] = field(default_factory=dict)
-    organization_id: Optional[str] = None
+    organization_id: str | None = None
     #: When the cursor was last saved (ISO, UTC): the age a resume is judged by.
-    updated_at: Optional[str] = None
+    updated_at: str | None = None
     health: Health = field(default_factory=Health)
 
     def to_json(self) -> bytes:
@@ -100,7 +100,7 @@ class CheckpointStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
-        self._lock_file: Optional[IO[str]] = None
+        self._lock_file: IO[str] | None = None
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class CheckpointStore:
 
     # -- read / write -------------------------------------------------------------------------
 
-    def load(self) -> Optional[Checkpoint]:
+    def load(self) -> Checkpoint | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, ConnectorError
@@ -36,7 +36,11 @@ def _settings_flags() -> argparse.ArgumentParser:
     add("--environment", choices=["development", "production"], help="DocuSign environment")
     add("--user-id", metavar="GUID", help="ID of the impersonated admin user")
     add("--private-key-file", metavar="FILE", help="RSA private key (PKCS#1 or PKCS#8 PEM)")
-    add("--backfill-start", metavar="WHEN", help="first sync only: date, date-time, 90m/36h/7d, earliest")
+    add(
+        "--backfill-start",
+        metavar="WHEN",
+        help="first sync only: date, date-time, 90m/36h/7d, earliest",
+    )
     add("--checkpoint", metavar="FILE", help="checkpoint file")
     add("--page-size", metavar="N", help="events per request, 1 to 2000 (default 2000)")
     add("--poll-interval", metavar="SECONDS", help="--follow: seconds between polls (default 60)")
@@ -47,7 +51,9 @@ def _settings_flags() -> argparse.ArgumentParser:
     add("--output", metavar="SPEC", help="stdout (default) or forward://HOST:PORT[?tag=TAG]")
     add("--log-format", choices=["text", "json"], help="stderr format (default text)")
     add("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
-    add("--no-token-cache", action="store_true", default=None, help="do not keep a token cache file")
+    add(
+        "--no-token-cache", action="store_true", default=None, help="do not keep a token cache file"
+    )
     return flags
 
 
@@ -74,12 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     consent = commands.add_parser(
         "consent-url", parents=[settings], help="print the URL an admin opens to grant consent"
     )
-    consent.add_argument("--redirect-uri", metavar="URI", help="a redirect URI registered on the key")
+    consent.add_argument(
+        "--redirect-uri", metavar="URI", help="a redirect URI registered on the key"
+    )
     consent.set_defaults(handler=cmd_consent_url)
 
     status = commands.add_parser("status", parents=[settings], help="health from the checkpoint")
-    status.add_argument("--max-lag", type=float, metavar="SECONDS", help="unhealthy when the "
-                        "last success is older than this")
+    status.add_argument(
+        "--max-lag",
+        type=float,
+        metavar="SECONDS",
+        help="unhealthy when the last success is older than this",
+    )
     status.add_argument("--json", action="store_true", help="print the health as one JSON object")
     status.set_defaults(handler=cmd_status)
 
@@ -89,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = cp_commands.add_parser("show", parents=[settings], help="print the checkpoint")
     show.set_defaults(handler=cmd_checkpoint_show)
     reset = cp_commands.add_parser("reset", parents=[settings], help="rewind the saved position")
-    reset.add_argument("--to", metavar="WHEN", help="date, date-time, 90m/36h/7d or earliest "
-                       "(default: forget the cursor; the next run starts per --backfill-start)")
+    reset.add_argument(
+        "--to",
+        metavar="WHEN",
+        help="date, date-time, 90m/36h/7d or earliest "
+        "(default: forget the cursor; the next run starts per --backfill-start)",
+    )
     reset.set_defaults(handler=cmd_checkpoint_reset)
 
     # The simulator parses its own options, so that no other command pays for importing it.
@@ -102,9 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="watch events flow from a throwaway simulator")
     demo.add_argument("--seconds", type=float, default=15.0, help="how long to follow (default 15)")
-    demo.add_argument("--backlog", type=int, default=100, help="events already waiting (default 100)")
-    demo.add_argument("--events-per-minute", type=float, default=120.0,
-                      help="new events while following (default 120)")
+    demo.add_argument(
+        "--backlog", type=int, default=100, help="events already waiting (default 100)"
+    )
+    demo.add_argument(
+        "--events-per-minute",
+        type=float,
+        default=120.0,
+        help="new events while following (default 120)",
+    )
     demo.set_defaults(handler=cmd_demo)
     return parser
 
@@ -112,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- entry point ----------------------------------------------------------------------------------
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     reporter = Reporter(
@@ -147,9 +169,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # -- settings and pieces --------------------------------------------------------------------------
 
 _FLAG_NAMES = (
-    "environment", "user_id", "private_key_file", "backfill_start", "checkpoint", "page_size",
-    "poll_interval", "auth_url", "monitor_url", "monitor_api", "organization_id", "output",
-    "log_format", "log_level",
+    "environment",
+    "user_id",
+    "private_key_file",
+    "backfill_start",
+    "checkpoint",
+    "page_size",
+    "poll_interval",
+    "auth_url",
+    "monitor_url",
+    "monitor_api",
+    "organization_id",
+    "output",
+    "log_format",
+    "log_level",
 )
 
 
@@ -179,7 +212,7 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def resolve_backfill(settings: Any) -> Optional[datetime | str]:
+def resolve_backfill(settings: Any) -> datetime | str | None:
     if not settings.backfill_start:
         return None
     from .timestamps import parse_when
@@ -262,8 +295,11 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     settings = load(args, reporter)
     for warning in getattr(settings, "warnings", ()):
         reporter.warning(warning)
-    stopper = Stopper(on_force=lambda: reporter.warning("stopping now: a write or request was "
-                                                        "still blocked after the grace period"))
+    stopper = Stopper(
+        on_force=lambda: reporter.warning(
+            "stopping now: a write or request was still blocked after the grace period"
+        )
+    )
     stopper.install()
     store, checkpoint = open_checkpoint(settings, lock=True)
     output = open_output(settings.output)
@@ -365,7 +401,9 @@ def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
             "run `docusign-input run` first, or pass --checkpoint",
         )
     body = json.loads(checkpoint.to_json())
-    body["recent_event_ids"] = f"{len(checkpoint.recent_event_ids)} IDs remembered for deduplication"
+    body["recent_event_ids"] = (
+        f"{len(checkpoint.recent_event_ids)} IDs remembered for deduplication"
+    )
     print(json.dumps({"file": str(settings.checkpoint_path), **body}, indent=2, ensure_ascii=False))
     return EXIT_OK
 
@@ -383,8 +421,10 @@ def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
             try:
                 when = parse_when(args.to, now_utc())
             except ValueError as exc:
-                raise ConfigError(f"--to {args.to!r}: {exc}", "use e.g. 2026-11-20, "
-                                  "2026-11-20T08:00:00Z, 36h, 7d or earliest") from None
+                raise ConfigError(
+                    f"--to {args.to!r}: {exc}",
+                    "use e.g. 2026-11-20, 2026-11-20T08:00:00Z, 36h, 7d or earliest",
+                ) from None
             if isinstance(when, datetime) and when > now_utc():
                 raise ConfigError(f"--to {args.to!r} is in the future", "give a past time")
             cursor = "" if when == "earliest" else format_time(when)  # type: ignore[arg-type]
@@ -392,8 +432,10 @@ def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
         store.save(replace(checkpoint, cursor=cursor, updated_at=format_time(now_utc())))
     finally:
         store.release_lock()
-    reporter.info(f"checkpoint {settings.checkpoint_path} reset: {where}; events seen recently "
-                  "are still deduplicated")
+    reporter.info(
+        f"checkpoint {settings.checkpoint_path} reset: {where}; events seen recently "
+        "are still deduplicated"
+    )
     return EXIT_OK
 
 

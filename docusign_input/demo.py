@@ -35,15 +35,25 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
             env.update(sim.env(key_file))
             checkpoint = workdir / "checkpoint.json"
             command = [
-                sys.executable, "-m", "docusign_input", "run", "--follow",
-                "--backfill-start", "earliest", "--checkpoint", str(checkpoint),
-                "--poll-interval", "2",
+                sys.executable,
+                "-m",
+                "docusign_input",
+                "run",
+                "--follow",
+                "--backfill-start",
+                "earliest",
+                "--checkpoint",
+                str(checkpoint),
+                "--poll-interval",
+                "2",
             ]
             say = sys.stderr.write
             say(f"demo: DocuSign simulator at {sim.base_url} with {args.backlog} events waiting\n")
             say(f"demo: running {' '.join(['docusign-input'] + command[3:])}\n")
-            say(f"demo: {args.events_per_minute:g} new events a minute for {args.seconds:g} s; "
-                "events on stdout, diagnostics on stderr\n\n")
+            say(
+                f"demo: {args.events_per_minute:g} new events a minute for {args.seconds:g} s; "
+                "events on stdout, diagnostics on stderr\n\n"
+            )
             sim.set_event_rate(args.events_per_minute)
             child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
             assert child.stdout is not None
@@ -58,15 +68,21 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
             lines.join(timeout=5)
             status = subprocess.run(
                 [sys.executable, "-m", "docusign_input", "status", "--checkpoint", str(checkpoint)],
-                env=env, capture_output=True, text=True,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             delivered = lines.count
             ingested = len(sim.event_ids())
-            say(f"\ndemo: {delivered} events delivered of {ingested} ingested by the simulator; "
-                f"the connector exited {code} after SIGTERM\n")
+            say(
+                f"\ndemo: {delivered} events delivered of {ingested} ingested by the simulator; "
+                f"the connector exited {code} after SIGTERM\n"
+            )
             say(status.stdout)
-            say("\nNext: `docusign-input simulate` keeps a simulator running for your own "
-                "pipeline; see the README for Vector and Fluent Bit.\n")
+            say(
+                "\nNext: `docusign-input simulate` keeps a simulator running for your own "
+                "pipeline; see the README for Vector and Fluent Bit.\n"
+            )
             return 0 if code == 0 else code
 
 

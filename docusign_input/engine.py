@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from .checkpoint import Checkpoint
 from .timestamps import format_time, parse_event_time
@@ -51,7 +51,7 @@ class Page:
 
     events: list[dict[str, Any]]
     end_cursor: str
-    trace_token: Optional[str] = None
+    trace_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,11 @@ class Start:
 
     cursor: str  # "" means: let DocuSign choose its default start (seven days back)
     warnings: list[str] = field(default_factory=list)
-    possible_gap: Optional[Mapping[str, Any]] = None
+    possible_gap: Mapping[str, Any] | None = None
 
 
 def start_position(
-    checkpoint: Optional[Checkpoint], backfill: Optional[datetime | str], now: datetime
+    checkpoint: Checkpoint | None, backfill: datetime | str | None, now: datetime
 ) -> Start:
     """The first cursor of a sync.
 
@@ -169,7 +169,7 @@ def plan_page(
 
 
 def prune_recent_ids(
-    ids: Mapping[str, str], newest: Optional[str], *, keep_at_least: int
+    ids: Mapping[str, str], newest: str | None, *, keep_at_least: int
 ) -> dict[str, str]:
     """Bound the remembered IDs: always the last `keep_at_least` (two pages, against a replayed
     page), plus any whose event is within RECENT_WINDOW of the newest (against a resume by time),
@@ -203,7 +203,7 @@ def _order_key(timestamp: str) -> str:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S") + f"{parsed.microsecond:06d}000"
 
 
-def _parse_or_none(text: Optional[str]) -> Optional[datetime]:
+def _parse_or_none(text: str | None) -> datetime | None:
     if not text:
         return None
     try:

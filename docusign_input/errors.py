@@ -8,8 +8,6 @@ CLI catches them and exits. Messages must never contain a secret.
 
 from __future__ import annotations
 
-from typing import Optional
-
 __all__ = [
     "EXIT_OK",
     "EXIT_UNHEALTHY",
@@ -52,7 +50,7 @@ class ConnectorError(Exception):
     #: consent); `run --follow` keeps retrying those instead of exiting.
     heals_outside: bool = False
 
-    def __init__(self, cause: str, fix: str = "", *, trace_token: Optional[str] = None) -> None:
+    def __init__(self, cause: str, fix: str = "", *, trace_token: str | None = None) -> None:
         self.cause = cause
         self.fix = fix
         self.trace_token = trace_token
@@ -109,8 +107,8 @@ class TemporaryError(ConnectorError):
         cause: str,
         fix: str = "",
         *,
-        trace_token: Optional[str] = None,
-        retry_after_s: Optional[float] = None,
+        trace_token: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(cause, fix, trace_token=trace_token)
         #: How long the server asked us to wait, when it said so.

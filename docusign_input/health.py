@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from .checkpoint import Checkpoint
 from .timestamps import parse_event_time
@@ -26,13 +26,17 @@ class HealthReport:
         return {"healthy": self.healthy, "problems": self.problems, **self.details}
 
     def lines(self) -> list[tuple[str, str]]:
-        rows = [(name.replace("_", " "), "-" if value is None else str(value))
-                for name, value in self.details.items()]
+        rows = [
+            (name.replace("_", " "), "-" if value is None else str(value))
+            for name, value in self.details.items()
+        ]
         rows.append(("health", "OK" if self.healthy else "UNHEALTHY: " + "; ".join(self.problems)))
         return rows
 
 
-def assess(checkpoint: Optional[Checkpoint], now: datetime, *, max_lag_s: Optional[float]) -> HealthReport:
+def assess(
+    checkpoint: Checkpoint | None, now: datetime, *, max_lag_s: float | None
+) -> HealthReport:
     if checkpoint is None:
         return HealthReport(False, ["no checkpoint yet: the collector has never run successfully"])
     health = checkpoint.health
@@ -64,7 +68,7 @@ def assess(checkpoint: Optional[Checkpoint], now: datetime, *, max_lag_s: Option
     return HealthReport(not problems, problems, details)
 
 
-def _age_s(stamp: Optional[str], now: datetime) -> Optional[float]:
+def _age_s(stamp: str | None, now: datetime) -> float | None:
     if not stamp:
         return None
     try:

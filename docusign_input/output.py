@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, Any, Callable, Optional, Protocol
+from typing import IO, Any, Callable, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from . import codec
@@ -34,7 +34,7 @@ def encode_page(events: list[dict[str, Any]]) -> bytes:
 class StdoutOutput:
     """JSON lines on stdout, one write and one flush per page."""
 
-    def __init__(self, stream: Optional[IO[bytes]] = None) -> None:
+    def __init__(self, stream: IO[bytes] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
 
     def write_page(self, events: list[dict[str, Any]]) -> None:

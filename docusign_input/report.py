@@ -10,7 +10,7 @@ import json
 import re
 import sys
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 __all__ = ["Reporter", "LEVELS"]
 
@@ -23,13 +23,13 @@ class Reporter:
         *,
         level: str = "info",
         fmt: str = "text",
-        stream: Optional[IO[str]] = None,
+        stream: IO[str] | None = None,
     ) -> None:
         self.threshold = LEVELS.get(level, 20)
         self.fmt = fmt
         self.stream = stream if stream is not None else sys.stderr
         #: Secrets to blank out if one ever reaches a message (defence in depth).
-        self._redact: Optional[re.Pattern[str]] = None
+        self._redact: re.Pattern[str] | None = None
 
     def redact(self, *values: str) -> None:
         """Blank these values out of every line, except the integration key as the `client_id`
@@ -56,7 +56,9 @@ class Reporter:
         if LEVELS[level] < self.threshold:
             return
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
         if self.fmt == "json":
             record = {"time": stamp, "level": level, "message": message}
             record.update(fields)

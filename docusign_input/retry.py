@@ -8,7 +8,7 @@ ceiling), so that many collectors failing together do not return together. A ser
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
 
 __all__ = ["Backoff", "RUN_BACKOFF", "FOLLOW_BACKOFF", "RateInfo", "pacing_delay_s"]
 
@@ -18,10 +18,10 @@ class Backoff:
     base_s: float
     cap_s: float
     #: Attempts after the first; None means keep trying (``run --follow``).
-    max_retries: Optional[int]
+    max_retries: int | None
 
     def delay_s(
-        self, retry: int, rand: Callable[[], float], server_hint_s: Optional[float] = None
+        self, retry: int, rand: Callable[[], float], server_hint_s: float | None = None
     ) -> float:
         """Wait before retry number `retry` (0-based)."""
         ceiling = min(self.cap_s, self.base_s * (2 ** min(retry, 32)))
@@ -46,11 +46,11 @@ FOLLOW_BACKOFF = Backoff(base_s=2.0, cap_s=900.0, max_retries=None)
 class RateInfo:
     """DocuSign's rate-limit headers, whichever of them were present."""
 
-    limit: Optional[int] = None
-    remaining: Optional[int] = None
-    reset_epoch_s: Optional[float] = None
-    burst_limit: Optional[int] = None
-    burst_remaining: Optional[int] = None
+    limit: int | None = None
+    remaining: int | None = None
+    reset_epoch_s: float | None = None
+    burst_limit: int | None = None
+    burst_remaining: int | None = None
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> RateInfo:
@@ -87,7 +87,7 @@ def pacing_delay_s(rate: RateInfo, now_epoch_s: float) -> float:
     return min(delay, 900.0)
 
 
-def _int(value: Optional[str]) -> Optional[int]:
+def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -49,7 +49,7 @@ class StreamClient:
         tokens: TokenSource,
         *,
         monitor_api: str = "lens",
-        organization_id: Optional[str] = None,
+        organization_id: str | None = None,
     ) -> None:
         self.session = session
         self.tokens = tokens
@@ -116,11 +116,13 @@ class StreamClient:
             return self._parse(body, trace)
         raise self._status_error(status, response, trace, cursor)
 
-    def _parse(self, body: bytes, trace: Optional[str]) -> Page:
+    def _parse(self, body: bytes, trace: str | None) -> Page:
         try:
             answer = codec.loads(body)
         except ValueError:
-            raise BadAnswer("DocuSign Monitor answered with invalid JSON", trace_token=trace) from None
+            raise BadAnswer(
+                "DocuSign Monitor answered with invalid JSON", trace_token=trace
+            ) from None
         if not isinstance(answer, dict):
             raise BadAnswer("DocuSign Monitor's answer is not a JSON object", trace_token=trace)
         end_cursor = answer.get("endCursor")
@@ -136,15 +138,19 @@ class StreamClient:
             raise BadAnswer("DocuSign Monitor's events are not a list", trace_token=trace)
         for event in events:
             if not isinstance(event, dict):
-                raise BadAnswer("DocuSign Monitor sent an event that is not an object", trace_token=trace)
+                raise BadAnswer(
+                    "DocuSign Monitor sent an event that is not an object", trace_token=trace
+                )
         return Page(events, end_cursor, trace)
 
     def _status_error(
-        self, status: int, response: requests.Response, trace: Optional[str], cursor: str
+        self, status: int, response: requests.Response, trace: str | None, cursor: str
     ) -> Exception:
         detail = _error_detail(response)
         if status == 401:
-            return TokenRejected("DocuSign Monitor rejected the access token (401)", trace_token=trace)
+            return TokenRejected(
+                "DocuSign Monitor rejected the access token (401)", trace_token=trace
+            )
         if status == 403:
             return MonitorNotEnabled(
                 f"DocuSign Monitor refused access (403{': ' + detail if detail else ''})",
@@ -202,7 +208,7 @@ def _error_detail(response: requests.Response) -> str:
     return " / ".join(parts)[:300]
 
 
-def _retry_after_s(headers: Any) -> Optional[float]:
+def _retry_after_s(headers: Any) -> float | None:
     value = headers.get("Retry-After")
     if value:
         try:

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Protocol
 
 from .checkpoint import Checkpoint, CheckpointStore
 from .engine import (
@@ -55,7 +55,7 @@ class Stopper:
     and whatever was being written was not yet checkpointed, so the next run delivers it again.
     """
 
-    def __init__(self, grace_s: float = 4.0, on_force: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, grace_s: float = 4.0, on_force: Callable[[], None] | None = None) -> None:
         self.grace_s = grace_s
         self.on_force = on_force
         self._event = threading.Event()
@@ -135,7 +135,7 @@ class Collector:
         stopper: Stopper,
         page_size: int,
         poll_interval_s: float,
-        backfill: Optional[datetime | str],
+        backfill: datetime | str | None,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         backoff: Backoff = RUN_BACKOFF,
@@ -151,7 +151,7 @@ class Collector:
         self.clock = clock
         self.rand = rand
         self.backoff = backoff
-        self._source: Optional[PageSource] = None
+        self._source: PageSource | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
@@ -169,7 +169,9 @@ class Collector:
         if checkpoint.cursor is None or start.possible_gap is not None:
             # Save where we start before asking DocuSign anything: with no backfill, "now" must
             # not slide forward if this first sync fails and is retried later.
-            checkpoint = replace(checkpoint, cursor=start.cursor, updated_at=format_time(self.now()))
+            checkpoint = replace(
+                checkpoint, cursor=start.cursor, updated_at=format_time(self.now())
+            )
             self.store.save(checkpoint)
         source, checkpoint = self._source_for(checkpoint)
         result = SyncResult(checkpoint)
@@ -210,7 +212,8 @@ class Collector:
             pause = pacing_delay_s(source.last_rate, self.clock())
             if pause > 0:
                 self.reporter.info(
-                    "slowing down: DocuSign's rate-limit allowance is running low", pause_s=round(pause, 1)
+                    "slowing down: DocuSign's rate-limit allowance is running low",
+                    pause_s=round(pause, 1),
                 )
                 self.stopper.sleep(pause)
         result.duration_s = time.monotonic() - started

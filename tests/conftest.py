@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -35,16 +35,23 @@ class Connector:
         self.env["DOCUSIGN_CHECKPOINT"] = str(self.checkpoint)
         self.env["XDG_STATE_HOME"] = str(workdir / "xdg")
 
-    def run(self, *args: str, env: Optional[dict] = None, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, env: dict | None = None, timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            connector_command() + list(args), env={**self.env, **(env or {})},
-            capture_output=True, timeout=timeout, **kw,
+            connector_command() + list(args),
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            timeout=timeout,
+            **kw,
         )
 
-    def popen(self, *args: str, env: Optional[dict] = None, **kw: Any) -> subprocess.Popen:
+    def popen(self, *args: str, env: dict | None = None, **kw: Any) -> subprocess.Popen:
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen(connector_command() + list(args), env={**self.env, **(env or {})}, **kw)
+        return subprocess.Popen(
+            connector_command() + list(args), env={**self.env, **(env or {})}, **kw
+        )
 
     def saved(self) -> dict:
         import json

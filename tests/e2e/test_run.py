@@ -9,8 +9,7 @@ import subprocess
 import time
 
 import pytest
-
-from conftest import Connector, lines_of
+from conftest import lines_of
 
 
 def stderr_lines(proc: subprocess.CompletedProcess) -> list[str]:
@@ -70,7 +69,7 @@ def test_consent_required_prints_the_consent_url_and_exits_77(simulator, connect
     proc = connector.run("run")
     assert proc.returncode == 77
     lines = stderr_lines(proc)
-    assert len([l for l in lines if "error" in l]) == 1
+    assert len([line for line in lines if "error" in line]) == 1
     assert "consent" in lines[-1] and "/oauth/auth?" in lines[-1]
     assert simulator.integration_key in lines[-1]  # the one place the key may appear
     assert b"Traceback" not in proc.stderr and proc.stdout == b""
@@ -81,8 +80,9 @@ def test_wrong_private_key_says_key_or_environment(simulator, connector, tmp_pat
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pem = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     bad = tmp_path / "other.pem"
     bad.write_bytes(pem)
     proc = connector.run("run", env={"DOCUSIGN_PRIVATE_KEY_FILE": str(bad)})
@@ -94,10 +94,17 @@ def test_wrong_private_key_says_key_or_environment(simulator, connector, tmp_pat
 
 def test_unknown_user_and_unknown_integration_key_are_named(simulator, connector, tmp_path):
     other_checkpoint = str(tmp_path / "other-user.json")  # a checkpoint belongs to one user
-    user = connector.run("run", env={"DOCUSIGN_USER_ID": "0b9a3a4e-1111-4222-8333-444455556666",
-                                     "DOCUSIGN_CHECKPOINT": other_checkpoint})
+    user = connector.run(
+        "run",
+        env={
+            "DOCUSIGN_USER_ID": "0b9a3a4e-1111-4222-8333-444455556666",
+            "DOCUSIGN_CHECKPOINT": other_checkpoint,
+        },
+    )
     assert user.returncode == 77 and "user" in stderr_lines(user)[-1].lower()
-    key = connector.run("run", env={"DOCUSIGN_INTEGRATION_KEY": "0b9a3a4e-1111-4222-8333-444455556666"})
+    key = connector.run(
+        "run", env={"DOCUSIGN_INTEGRATION_KEY": "0b9a3a4e-1111-4222-8333-444455556666"}
+    )
     assert key.returncode == 77 and "integration key" in stderr_lines(key)[-1].lower()
 
 
@@ -124,7 +131,9 @@ def test_a_second_instance_on_the_same_checkpoint_exits_75_naming_the_holder(sim
 
 def test_sigterm_stops_follow_within_five_seconds_with_exit_0(simulator, connector):
     simulator.seed_backlog(100, days=1)
-    proc = connector.popen("run", "--follow", "--backfill-start", "earliest", "--poll-interval", "30")
+    proc = connector.popen(
+        "run", "--follow", "--backfill-start", "earliest", "--poll-interval", "30"
+    )
     lines = [proc.stdout.readline() for _ in range(100)]  # read as a shipper does
     time.sleep(0.5)
     started = time.monotonic()
@@ -142,7 +151,9 @@ def test_token_expiring_mid_drain_is_reminted_and_nothing_is_lost(simulator, con
     simulator.set_token_lifetime(2)
     simulator.seed_backlog(600, days=1)
     simulator.inject_slow = None
-    proc = connector.run("run", "--backfill-start", "earliest", "--page-size", "50", "--no-token-cache")
+    proc = connector.run(
+        "run", "--backfill-start", "earliest", "--page-size", "50", "--no-token-cache"
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert [e["eventId"] for e in lines_of(proc.stdout)] == simulator.event_ids()
 
@@ -190,7 +201,9 @@ def test_reader_closing_stdout_is_74_and_the_next_run_delivers_the_rest(simulato
         ({"DOCUSIGN_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, None, "key"),
     ],
 )
-def test_bad_settings_give_one_line_and_exit_78_without_network(simulator, connector, env, flag, needle):
+def test_bad_settings_give_one_line_and_exit_78_without_network(
+    simulator, connector, env, flag, needle
+):
     before = len(simulator.requests)
     proc = connector.run("run", *(flag or ()), env=env)
     assert proc.returncode == 78, proc.stderr.decode()
@@ -251,6 +264,8 @@ def test_checkpoint_show_and_reset(simulator, connector):
 def test_python_dash_m_is_the_same_program(connector):
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "docusign_input", "--version"], capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "docusign_input", "--version"], capture_output=True
+    )
     assert proc.returncode == 0 and b"docusign-input" in proc.stdout
     assert os.path.basename(sys.executable)

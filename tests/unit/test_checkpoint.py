@@ -16,8 +16,12 @@ from docusign_input.errors import CheckpointError, ConfigError, LockHeld
 
 def sample() -> Checkpoint:
     return Checkpoint(
-        "development", "u-1", cursor="aa_1_2_3", newest_event_time="2026-11-28T11:59:00.1234567Z",
-        recent_event_ids={"a": "2026-11-28T11:59:00Z"}, updated_at="2026-11-28T12:00:00Z",
+        "development",
+        "u-1",
+        cursor="aa_1_2_3",
+        newest_event_time="2026-11-28T11:59:00.1234567Z",
+        recent_event_ids={"a": "2026-11-28T11:59:00Z"},
+        updated_at="2026-11-28T12:00:00Z",
         health=Health(last_success="2026-11-28T12:00:00Z", events_delivered=5),
     )
 
@@ -35,7 +39,9 @@ def test_missing_file_is_a_fresh_start(tmp_path):
     assert CheckpointStore(tmp_path / "none.json").load() is None
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"version": 99}', b"\xff\xfe", b'{"version":1}'])
+@pytest.mark.parametrize(
+    "content", [b"{not json", b"[]", b'{"version": 99}', b"\xff\xfe", b'{"version":1}']
+)
 def test_corrupt_checkpoint_is_refused_naming_the_file(tmp_path, content):
     path = tmp_path / "cp.json"
     path.write_bytes(content)
@@ -73,10 +79,16 @@ def test_unwritable_location_is_exit_74(tmp_path):
 def test_second_holder_is_refused_and_named(tmp_path):
     path = tmp_path / "cp.json"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys,time; from pathlib import Path; from docusign_input.checkpoint import CheckpointStore;"
-         f"s=CheckpointStore(Path({str(path)!r})); s.acquire_lock(); print('locked', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path;"
+            "from docusign_input.checkpoint import CheckpointStore;"
+            f"s=CheckpointStore(Path({str(path)!r})); s.acquire_lock();"
+            "print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

@@ -51,7 +51,11 @@ def test_resumed_checkpoint_older_than_seven_days_warns_and_records_the_gap():
     start = start_position(old, None, NOW)
     assert start.cursor == "aa_1"
     assert "may be missing" in start.warnings[0]
-    assert start.possible_gap == {"since": "2026-11-18T12:00:00Z", "detected_at": "2026-11-28T12:00:00Z", "days": 10.0}
+    assert start.possible_gap == {
+        "since": "2026-11-18T12:00:00Z",
+        "detected_at": "2026-11-28T12:00:00Z",
+        "days": 10.0,
+    }
 
 
 def test_page_plan_moves_cursor_and_keeps_order():
@@ -70,20 +74,27 @@ def test_repeated_end_cursor_means_caught_up():
 
 def test_events_already_delivered_are_dropped_within_and_across_pages():
     first = plan_page(fresh(), "c0", Page([event(1), event(2)], "c1"), now=NOW, page_size=10)
-    second = plan_page(first.checkpoint, "c1", Page([event(2), event(3), event(3)], "c2"), now=NOW, page_size=10)
+    second = plan_page(
+        first.checkpoint, "c1", Page([event(2), event(3), event(3)], "c2"), now=NOW, page_size=10
+    )
     assert [e["eventId"] for e in second.events] == ["id-3"]
     assert second.duplicates == 2
 
 
 def test_events_without_an_id_are_delivered_not_deduplicated():
-    page = Page([{"timestamp": "2026-11-28T11:00:00Z"}, {"timestamp": "2026-11-28T11:00:00Z"}], "c1")
+    page = Page(
+        [{"timestamp": "2026-11-28T11:00:00Z"}, {"timestamp": "2026-11-28T11:00:00Z"}], "c1"
+    )
     assert len(plan_page(fresh(), "c0", page, now=NOW, page_size=10).events) == 2
 
 
 def test_newest_event_time_is_the_latest_timestamp_not_the_last_event():
     page = Page(
-        [event(1, "2026-11-28T11:58:00.5000000Z"), event(2, "2026-11-28T11:59:00Z"),
-         event(3, "2026-11-28T11:57:00.0000001Z")],
+        [
+            event(1, "2026-11-28T11:58:00.5000000Z"),
+            event(2, "2026-11-28T11:59:00Z"),
+            event(3, "2026-11-28T11:57:00.0000001Z"),
+        ],
         "c1",
     )
     plan = plan_page(fresh(), "c0", page, now=NOW, page_size=10)
@@ -110,8 +121,13 @@ def test_recent_ids_keep_two_pages_and_the_overlap_window_but_stay_bounded():
 
 
 def test_resume_after_rejected_cursor_overlaps_the_newest_event_and_dedup_absorbs_it():
-    cp = Checkpoint("development", "u", cursor="bad", newest_event_time="2026-11-28T11:30:00.1234567Z",
-                    recent_event_ids={"id-1": "2026-11-28T11:25:00Z"})
+    cp = Checkpoint(
+        "development",
+        "u",
+        cursor="bad",
+        newest_event_time="2026-11-28T11:30:00.1234567Z",
+        recent_event_ids={"id-1": "2026-11-28T11:25:00Z"},
+    )
     cursor = resume_after_rejected_cursor(cp, NOW)
     assert cursor == "2026-11-28T11:20:00.123456Z"
     # Everything the overlap can replay is still remembered.

@@ -18,7 +18,13 @@ def test_lines_are_compact_utf8_in_order_with_keys_as_given():
 
 @pytest.mark.parametrize("backend", ["json", codec.BACKEND])
 def test_both_codecs_write_the_same_bytes(backend, monkeypatch):
-    sample = {"timestamp": "2026-11-28T11:59:00.1234567Z", "city": "São Paulo", "emoji": "🔐", "data": {"Count": "3", "EventIds": ["a"]}, "lat": -122.33}
+    sample = {
+        "timestamp": "2026-11-28T11:59:00.1234567Z",
+        "city": "São Paulo",
+        "emoji": "🔐",
+        "data": {"Count": "3", "EventIds": ["a"]},
+        "lat": -122.33,
+    }
     expected = json.dumps(sample, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
     if backend == "json":
         monkeypatch.setattr(codec, "dumps", codec._std_dumps)
@@ -53,7 +59,9 @@ def test_reporter_blanks_secrets_but_keeps_the_consent_url_client_id():
     stream = io.StringIO()
     reporter = Reporter(stream=stream)
     reporter.redact("secret-key-123", "tok.en+value")
-    reporter.error("oops secret-key-123 and tok.en+value; open https://x/oauth/auth?client_id=secret-key-123&a=1")
+    reporter.error(
+        "oops secret-key-123 and tok.en+value; open https://x/oauth/auth?client_id=secret-key-123&a=1"
+    )
     line = stream.getvalue()
     assert line.count("secret-key-123") == 1 and "client_id=secret-key-123" in line
     assert "tok.en+value" not in line and line.count("\n") == 1

@@ -20,8 +20,9 @@ def test_run_gives_up_follow_never_does():
 
 
 def test_pacing_spreads_remaining_allowance_until_reset():
-    rate = RateInfo.from_headers({"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "100",
-                                  "X-RateLimit-Reset": "1200"})
+    rate = RateInfo.from_headers(
+        {"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "100", "X-RateLimit-Reset": "1200"}
+    )
     assert pacing_delay_s(rate, now_epoch_s=200) == 10.0
     plenty = RateInfo.from_headers({"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "2000"})
     assert pacing_delay_s(plenty, 0) == 0

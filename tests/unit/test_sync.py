@@ -26,7 +26,9 @@ class Source:
 
     def fetch(self, cursor: str, limit: int) -> Page:
         self.calls.append(cursor)
-        answer = self.script[cursor].pop(0) if len(self.script[cursor]) > 1 else self.script[cursor][0]
+        answer = (
+            self.script[cursor].pop(0) if len(self.script[cursor]) > 1 else self.script[cursor][0]
+        )
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -63,9 +65,16 @@ def collector(tmp_path, source: Source, **kw: Any) -> tuple[Collector, Output, C
     stopper = kw.pop("stopper", Stopper())
     stopper.sleep = sleeps.append  # type: ignore[method-assign]
     c = Collector(
-        source_factory=lambda cp: (source, cp), output=out, store=store,
-        reporter=Reporter(level="error"), stopper=stopper, page_size=2,
-        poll_interval_s=60, backfill="earliest", clock=lambda: NOW_S, rand=lambda: 0.5,
+        source_factory=lambda cp: (source, cp),
+        output=out,
+        store=store,
+        reporter=Reporter(level="error"),
+        stopper=stopper,
+        page_size=2,
+        poll_interval_s=60,
+        backfill="earliest",
+        clock=lambda: NOW_S,
+        rand=lambda: 0.5,
         backoff=kw.pop("backoff", Backoff(1, 4, 3)),
     )
     c.sleeps = sleeps  # type: ignore[attr-defined]
@@ -73,7 +82,9 @@ def collector(tmp_path, source: Source, **kw: Any) -> tuple[Collector, Output, C
 
 
 def test_drains_until_the_cursor_stops_moving_and_checkpoints_after_each_write(tmp_path):
-    source = Source({"": [Page([ev(1), ev(2)], "c1")], "c1": [Page([ev(3)], "c2")], "c2": [Page([], "c2")]})
+    source = Source(
+        {"": [Page([ev(1), ev(2)], "c1")], "c1": [Page([ev(3)], "c2")], "c2": [Page([], "c2")]}
+    )
     c, out, store = collector(tmp_path, source)
     result = c.sync(Checkpoint("development", "u"))
     assert out.pages == [["e1", "e2"], ["e3"]]
@@ -86,7 +97,9 @@ def test_drains_until_the_cursor_stops_moving_and_checkpoints_after_each_write(t
 
 
 def test_transient_errors_are_retried_with_backoff(tmp_path):
-    source = Source({"": [TemporaryError("503"), TemporaryError("503"), Page([], "c1")], "c1": [Page([], "c1")]})
+    source = Source(
+        {"": [TemporaryError("503"), TemporaryError("503"), Page([], "c1")], "c1": [Page([], "c1")]}
+    )
     c, out, _ = collector(tmp_path, source)
     c.sync(Checkpoint("development", "u"))
     assert c.sleeps == [0.5, 1.0]
@@ -102,7 +115,9 @@ def test_run_gives_up_after_its_budget_without_moving_the_checkpoint(tmp_path):
 
 
 def test_output_failure_never_checkpoints_the_page(tmp_path):
-    source = Source({"": [Page([ev(1)], "c1")], "c1": [Page([ev(2)], "c2")], "c2": [Page([], "c2")]})
+    source = Source(
+        {"": [Page([ev(1)], "c1")], "c1": [Page([ev(2)], "c2")], "c2": [Page([], "c2")]}
+    )
     c, out, store = collector(tmp_path, source, fail_on_call=1)
     with pytest.raises(OutputError):
         c.sync(Checkpoint("development", "u"))
@@ -110,10 +125,21 @@ def test_output_failure_never_checkpoints_the_page(tmp_path):
 
 
 def test_rejected_cursor_resumes_by_time_with_overlap(tmp_path):
-    cp = Checkpoint("development", "u", cursor="stale", newest_event_time="2026-11-18T00:00:00Z",
-                    recent_event_ids={"e1": "2026-11-18T00:00:00Z"}, updated_at="2026-11-18T00:00:00Z")
-    source = Source({"stale": [CursorRejected("bad cursor")],
-                     "2026-11-17T23:50:00Z": [Page([ev(1), ev(2)], "c9")], "c9": [Page([], "c9")]})
+    cp = Checkpoint(
+        "development",
+        "u",
+        cursor="stale",
+        newest_event_time="2026-11-18T00:00:00Z",
+        recent_event_ids={"e1": "2026-11-18T00:00:00Z"},
+        updated_at="2026-11-18T00:00:00Z",
+    )
+    source = Source(
+        {
+            "stale": [CursorRejected("bad cursor")],
+            "2026-11-17T23:50:00Z": [Page([ev(1), ev(2)], "c9")],
+            "c9": [Page([], "c9")],
+        }
+    )
     c, out, store = collector(tmp_path, source)
     result = c.sync(cp)
     assert out.pages == [["e2"]] and result.duplicates == 1
@@ -136,7 +162,14 @@ def test_stop_requested_between_pages_leaves_a_consistent_checkpoint(tmp_path):
 
 
 def test_empty_pages_with_moving_cursor_stop_after_a_few(tmp_path):
-    source = Source({"": [Page([], "c1")], "c1": [Page([], "c2")], "c2": [Page([], "c3")], "c3": [Page([ev(1)], "c4")]})
+    source = Source(
+        {
+            "": [Page([], "c1")],
+            "c1": [Page([], "c2")],
+            "c2": [Page([], "c3")],
+            "c3": [Page([ev(1)], "c4")],
+        }
+    )
     c, out, store = collector(tmp_path, source)
     c.sync(Checkpoint("development", "u"))
     assert source.calls == ["", "c1", "c2"] and store.load().cursor == "c3"
