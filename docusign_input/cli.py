@@ -373,38 +373,46 @@ def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
+def checkpoint_path_for_reading(args: argparse.Namespace, reporter: Reporter) -> Path:
+    """`status` and `checkpoint show` only read a file: an explicit path is all they need, so a
+    liveness probe does not have to carry the DocuSign settings."""
+    explicit = getattr(args, "checkpoint", None) or os.environ.get("DOCUSIGN_CHECKPOINT")
+    if explicit and not getattr(args, "config", None):
+        return Path(explicit).expanduser()
+    return Path(load(args, reporter, secrets=False).checkpoint_path)
+
+
 def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .checkpoint import CheckpointStore
     from .health import assess
 
-    settings = load(args, reporter, secrets=False)
-    from .checkpoint import CheckpointStore
-
-    checkpoint = CheckpointStore(settings.checkpoint_path).load()
+    path = checkpoint_path_for_reading(args, reporter)
+    checkpoint = CheckpointStore(path).load()
     report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        print(f"checkpoint            {settings.checkpoint_path}")
+        print(f"checkpoint            {path}")
         for name, value in report.lines():
             print(f"{name:<21} {value}")
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY
 
 
 def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
-    settings = load(args, reporter, secrets=False)
     from .checkpoint import CheckpointStore
 
-    checkpoint = CheckpointStore(settings.checkpoint_path).load()
+    path = checkpoint_path_for_reading(args, reporter)
+    checkpoint = CheckpointStore(path).load()
     if checkpoint is None:
         raise ConfigError(
-            f"no checkpoint at {settings.checkpoint_path} yet",
+            f"no checkpoint at {path} yet",
             "run `docusign-input run` first, or pass --checkpoint",
         )
     body = json.loads(checkpoint.to_json())
     body["recent_event_ids"] = (
         f"{len(checkpoint.recent_event_ids)} IDs remembered for deduplication"
     )
-    print(json.dumps({"file": str(settings.checkpoint_path), **body}, indent=2, ensure_ascii=False))
+    print(json.dumps({"file": str(path), **body}, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 

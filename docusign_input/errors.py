@@ -60,7 +60,8 @@ class ConnectorError(Exception):
         """The one stderr line: cause, fix, and DocuSign's trace token when there is one."""
         text = self.cause.rstrip(".")
         if self.fix:
-            text += ". " + self.fix.rstrip(".")
+            fix = self.fix.rstrip(".")
+            text += ". " + fix[:1].upper() + fix[1:]
         if self.trace_token:
             text += f" (X-DocuSign-TraceToken {self.trace_token})"
         return text + "."

@@ -6,6 +6,7 @@ not by the newest event; the event lag is reported beside it for people to read.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,11 @@ from typing import Any
 from .checkpoint import Checkpoint
 from .timestamps import parse_event_time
 
-__all__ = ["HealthReport", "assess"]
+__all__ = ["HealthReport", "assess", "GAP_ALERT_S"]
+
+#: A possible gap (resumed after more than DocuSign's retention) makes `status` fail for a day, so
+#: that monitoring raises it, then stays in the report without paging anyone forever.
+GAP_ALERT_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,7 @@ class HealthReport:
         return {"healthy": self.healthy, "problems": self.problems, **self.details}
 
     def lines(self) -> list[tuple[str, str]]:
-        rows = [
-            (name.replace("_", " "), "-" if value is None else str(value))
-            for name, value in self.details.items()
-        ]
+        rows = [(name.replace("_", " "), _show(value)) for name, value in self.details.items()]
         rows.append(("health", "OK" if self.healthy else "UNHEALTHY: " + "; ".join(self.problems)))
         return rows
 
@@ -50,7 +52,8 @@ def assess(
         problems.append("no successful sync recorded")
     elif max_lag_s is not None and last_success > max_lag_s:
         problems.append(f"last success {last_success:.0f} s ago, more than --max-lag {max_lag_s:g}")
-    if health.possible_gap:
+    gap_age = _age_s((health.possible_gap or {}).get("detected_at"), now)
+    if health.possible_gap and (gap_age is None or gap_age < GAP_ALERT_S):
         problems.append(
             f"possible gap: the collector resumed after {health.possible_gap.get('days')} days, "
             "longer than DocuSign's 7-day retention"
@@ -66,6 +69,14 @@ def assess(
         "possible_gap": health.possible_gap,
     }
     return HealthReport(not problems, problems, details)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _age_s(stamp: str | None, now: datetime) -> float | None:
