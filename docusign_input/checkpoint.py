@@ -33,6 +33,8 @@ class Health:
     last_error: Mapping[str, Any] | None = None
     events_delivered: int = 0
     last_sync: Mapping[str, Any] | None = None
+    #: Failed attempts since the last success; scheduled runs back off on it (engine).
+    consecutive_failures: int = 0
     #: Set when a resume found the checkpoint older than DocuSign's retention window.
     possible_gap: Mapping[str, Any] | None = None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, ConnectorError
+from .errors import EXIT_OK, EXIT_UNHEALTHY, BackingOff, ConfigError, ConnectorError
 from .report import Reporter
 
 __all__ = ["main", "build_parser"]
@@ -319,15 +319,33 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
         if args.follow:
             collector.follow(checkpoint)
         else:
+            check_scheduled_backoff(checkpoint)
             collector.sync(checkpoint)
     except ConnectorError as exc:
-        if not isinstance(exc, (ConfigError,)):
+        if not isinstance(exc, (ConfigError, BackingOff)):
             collector.record_failure(checkpoint, exc)
         raise
     finally:
         output.close()
         store.release_lock()
     return EXIT_OK
+
+
+def check_scheduled_backoff(checkpoint: Any) -> None:
+    """Skip this scheduled run while the previous failures' backoff lasts (see the engine)."""
+    from .engine import scheduled_backoff_s
+
+    wait_s = scheduled_backoff_s(checkpoint, now_utc())
+    if wait_s <= 0:
+        return
+    error = checkpoint.health.last_error
+    raise BackingOff(
+        f"not contacting DocuSign for another {wait_s:.0f} s after "
+        f"{checkpoint.health.consecutive_failures} failed attempts; the last one: "
+        f"{str(error.get('message', '')).rstrip('.')}",
+        "fix the cause, then `docusign-input check` tests it at once; runs resume by themselves",
+        exit_code=int(error.get("exit_code", 75)),
+    )
 
 
 def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -339,6 +357,9 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     out.write("Settings\n")
     for name, value in settings.describe():
         out.write(f"  {name:<22} {value}\n")
+    for warning in (*settings.warnings, settings.backfill_warning):
+        if warning:
+            out.write(f"  warning: {warning}\n")
     out.flush()
     session = new_session()
     tokens = build_tokens(settings, session, reporter, cache=False)

@@ -27,6 +27,7 @@ __all__ = [
     "RECENT_WINDOW",
     "RESUME_OVERLAP",
     "MAX_EMPTY_PAGES",
+    "scheduled_backoff_s",
 ]
 
 #: DocuSign keeps about seven days of events; a longer outage may have lost some.
@@ -162,7 +163,11 @@ def plan_page(
         recent_event_ids=recent,
         updated_at=stamp,
         health=replace(
-            checkpoint.health, events_delivered=delivered, last_success=stamp, last_error=None
+            checkpoint.health,
+            events_delivered=delivered,
+            last_success=stamp,
+            last_error=None,
+            consecutive_failures=0,
         ),
     )
     return PagePlan(events, duplicates, next_checkpoint, page.end_cursor == sent_cursor)
@@ -186,6 +191,25 @@ def prune_recent_ids(
         threshold = _order_key(format_time(newest_time - RECENT_WINDOW))
         kept = [item for item in head if item[1] and _order_key(item[1]) >= threshold] + tail
     return dict(kept[-MAX_RECENT_IDS:])
+
+
+def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
+    """How long a scheduled `run` should still leave DocuSign alone after repeated failures.
+
+    Fluent Bit re-runs a command every interval whatever its exit code, and cron does the same: a
+    run that fails on every tick would hit DocuSign's token endpoint forever. The first failure
+    costs nothing (the next tick tries again, so a fix is picked up at once); after that the
+    pause doubles from one minute up to fifteen.
+    """
+    failures = checkpoint.health.consecutive_failures
+    error = checkpoint.health.last_error
+    if failures < 2 or not error:
+        return 0.0
+    failed_at = _parse_or_none(error.get("time"))
+    if failed_at is None:
+        return 0.0
+    pause = min(30.0 * 2 ** (failures - 1), 900.0)
+    return max(0.0, pause - (now - failed_at).total_seconds())
 
 
 def _order_key(timestamp: str) -> str:

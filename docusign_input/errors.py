@@ -30,6 +30,7 @@ __all__ = [
     "TokenRejected",
     "OutputError",
     "CheckpointError",
+    "BackingOff",
 ]
 
 EXIT_OK = 0
@@ -149,3 +150,11 @@ class CheckpointError(ConnectorError):
     """The checkpoint or the token cache cannot be written. Exit 74."""
 
     exit_code = EXIT_IO
+
+
+class BackingOff(ConnectorError):
+    """A scheduled run skipped because the previous ones kept failing; exits with their code."""
+
+    def __init__(self, cause: str, fix: str, *, exit_code: int) -> None:
+        super().__init__(cause, fix)
+        self.exit_code = exit_code

@@ -82,7 +82,7 @@ class ForwardOutput:
         port: int,
         tag: str,
         *,
-        retries: int = 8,
+        retries: int = 6,
         sleep: Callable[[float], Any] = time.sleep,
         timeout_s: float = 5.0,
     ) -> None:

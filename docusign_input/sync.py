@@ -309,7 +309,8 @@ class Collector:
                 "time": format_time(self.now()),
                 "message": exc.line(),
                 "exit_code": exc.exit_code,
-            }
+            },
+            consecutive_failures=current.health.consecutive_failures + 1,
         )
         try:
             self.store.save(updated)

@@ -269,3 +269,74 @@ def test_python_dash_m_is_the_same_program(connector):
     )
     assert proc.returncode == 0 and b"docusign-input" in proc.stdout
     assert os.path.basename(sys.executable)
+
+
+def test_scheduled_runs_that_keep_failing_stop_asking_docusign(simulator, connector):
+    simulator.set_consent(False)
+    assert connector.run("run").returncode == 77
+    assert connector.run("run").returncode == 77
+    tokens = simulator.token_requests
+    skipped = connector.run("run")
+    assert skipped.returncode == 77 and simulator.token_requests == tokens
+    assert "not contacting DocuSign" in stderr_lines(skipped)[-1]
+    assert json.loads(connector.run("status", "--json").stdout)["healthy"] is False
+    # `check` is always live, so a fix can be confirmed at once.
+    simulator.set_consent(True)
+    assert connector.run("check").returncode == 0
+
+
+def test_a_revoked_cached_token_is_reminted_once(simulator, connector):
+    simulator.seed_backlog(5, days=1)
+    assert connector.run("run").returncode == 0
+    simulator.expire_tokens()
+    tokens = simulator.token_requests
+    new_ids = simulator.append_events(4)
+    proc = connector.run("run")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [e["eventId"] for e in lines_of(proc.stdout)] == new_ids
+    assert simulator.token_requests == tokens + 1
+
+
+def test_forward_output_sends_each_event_with_its_own_time(simulator, connector):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from receivers import EventTime, ForwardReceiver
+
+    simulator.seed_backlog(300, days=1)
+    with ForwardReceiver() as receiver:
+        spec = f"forward://127.0.0.1:{receiver.port}?tag=docusign.test"
+        proc = connector.run("run", "--backfill-start", "earliest", "--output", spec)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stdout == b""
+        entries = receiver.wait_for(300)
+    assert [e.record["eventId"] for e in entries] == simulator.event_ids()
+    assert {e.tag for e in entries} == {"docusign.test"}
+    first = entries[0]
+    assert isinstance(first.time, EventTime)
+    ts = first.record["timestamp"]
+    from docusign_input.output import event_time
+
+    assert (first.time.seconds, first.time.nanoseconds) == event_time(ts)
+
+
+def test_forward_receiver_down_is_74_and_nothing_is_checkpointed(simulator, connector):
+    import socket
+
+    simulator.seed_backlog(10, days=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = connector.run(
+        "run",
+        "--backfill-start",
+        "earliest",
+        "--output",
+        f"forward://127.0.0.1:{port}",
+        timeout=120,
+    )
+    assert proc.returncode == 74
+    assert "forward" in stderr_lines(proc)[-1]
+    saved = connector.saved()
+    assert saved["health"]["events_delivered"] == 0

@@ -134,3 +134,22 @@ def test_resume_after_rejected_cursor_overlaps_the_newest_event_and_dedup_absorb
     assert timedelta(minutes=10) + timedelta(minutes=5) <= RECENT_WINDOW
     replay = plan_page(cp, cursor, Page([event(1), event(9)], "c"), now=NOW, page_size=10)
     assert [e["eventId"] for e in replay.events] == ["id-9"]
+
+
+def test_scheduled_runs_back_off_after_repeated_failures_only():
+    from dataclasses import replace
+
+    from docusign_input.checkpoint import Health
+    from docusign_input.engine import scheduled_backoff_s
+
+    def failed(n: int, minutes_ago: float) -> Checkpoint:
+        at = NOW - timedelta(minutes=minutes_ago)
+        error = {"time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "message": "x", "exit_code": 77}
+        return replace(fresh(), health=Health(last_error=error, consecutive_failures=n))
+
+    assert scheduled_backoff_s(failed(1, 0), NOW) == 0  # a fix is picked up on the next tick
+    assert scheduled_backoff_s(failed(2, 0), NOW) == 60
+    assert scheduled_backoff_s(failed(3, 1), NOW) == 60
+    assert scheduled_backoff_s(failed(20, 0), NOW) == 900
+    assert scheduled_backoff_s(failed(20, 16), NOW) == 0
+    assert scheduled_backoff_s(fresh(), NOW) == 0
