@@ -16,7 +16,6 @@ and they are raised ``from None`` so no chained traceback shows a request.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 from urllib.parse import quote, urlsplit
 
+from .durable import replace_file
 from .errors import (
     AccessDenied,
     ConfigError,
@@ -34,6 +34,7 @@ from .errors import (
     TemporaryError,
     TokenRejected,
 )
+from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ __all__ = [
     "jwt_audience",
     "build_assertion",
     "load_private_key",
-    "retry_after_s",
     "TOKEN_CACHE_SUFFIX",
     "JWT_BEARER",
     "SCOPE",
@@ -411,27 +411,11 @@ class TokenProvider:
     def _write_cache(self) -> None:
         """Atomic and private from the first byte: O_EXCL temp file at 0600, fsync, rename."""
         path = self.cache_path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         payload = json.dumps({"access_token": self._token, "expires_at": int(self._expires_at)})
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                os.unlink(tmp)  # a leftover of a crashed run with our pid
-            except FileNotFoundError:
-                pass
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, payload.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
+            replace_file(path, payload.encode("utf-8"), mode=0o600)
         except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             self._warn(f"cannot write the token cache {path} ({exc.strerror}); continuing "
                        "without it, the next run mints a new token")
 
@@ -442,19 +426,6 @@ class TokenProvider:
     def _debug(self, message: str) -> None:
         if self.reporter is not None:
             self.reporter.debug(message)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _token_from(body: Mapping[str, Any], host: str) -> tuple[str, float]:
@@ -480,24 +451,6 @@ def _clean(value: object, secrets: tuple[str, ...]) -> str:
             text = text.replace(secret, "***")
     text = " ".join(text.split())
     return text[:200]
-
-
-def retry_after_s(value: str | None, now_s: float) -> float | None:
-    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; ``None`` if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - now_s)
 
 
 def fetch_organization_id(

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Mapping
 
+from .durable import replace_file
 from .errors import CheckpointError, ConfigError, LockHeld
 
 __all__ = ["Checkpoint", "Health", "CheckpointStore", "VERSION"]
@@ -165,44 +166,17 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Atomically replace the file. On any failure the previous checkpoint stays intact."""
-        data = checkpoint.to_json()
         self._ensure_directory()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+            replace_file(self.path, checkpoint.to_json())
         except OSError as exc:
-            _unlink_quietly(tmp)
             raise _io_error(f"cannot write checkpoint {self.path}", exc) from None
-        fsync_directory(self.path.parent)
 
     def _ensure_directory(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise _io_error(f"cannot create checkpoint directory {self.path.parent}", exc) from None
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename durable. Some filesystems refuse fsync on a directory: that is not fatal."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _io_error(what: str, exc: OSError) -> CheckpointError:
@@ -214,13 +188,6 @@ def _io_error(what: str, exc: OSError) -> CheckpointError:
     else:
         fix = "check the filesystem; the previous checkpoint is intact"
     return CheckpointError(f"{what}: {reason}", fix)
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def _utc_now() -> str:

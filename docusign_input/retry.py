@@ -7,10 +7,18 @@ ceiling), so that many collectors failing together do not return together. A ser
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-__all__ = ["Backoff", "RUN_BACKOFF", "FOLLOW_BACKOFF", "RateInfo", "pacing_delay_s"]
+__all__ = [
+    "Backoff",
+    "RUN_BACKOFF",
+    "FOLLOW_BACKOFF",
+    "RateInfo",
+    "pacing_delay_s",
+    "retry_after_s",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,24 @@ def pacing_delay_s(rate: RateInfo, now_epoch_s: float) -> float:
     ):
         delay = max(delay, BURST_WINDOW_S / max(rate.burst_remaining, 1))
     return min(delay, 900.0)
+
+
+def retry_after_s(value: str | None, now_s: float) -> float | None:
+    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; ``None`` if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now_s)
 
 
 def _int(value: str | None) -> int | None:

@@ -7,7 +7,6 @@ retries: the sync loop decides what to do with each outcome. Every error carries
 
 from __future__ import annotations
 
-import email.utils
 import time
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -25,7 +24,7 @@ from .errors import (
     TemporaryError,
     TokenRejected,
 )
-from .retry import RateInfo
+from .retry import RateInfo, retry_after_s
 
 __all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
 
@@ -170,7 +169,7 @@ class StreamClient:
                 "DocuSign rate limit reached (429)",
                 "the collector waits as DocuSign asks; lower the polling frequency if it persists",
                 trace_token=trace,
-                retry_after_s=_retry_after_s(response.headers),
+                retry_after_s=_wait_hint_s(response.headers),
             )
         if status == 400 and cursor and not _looks_like_time(cursor):
             return CursorRejected(
@@ -208,21 +207,15 @@ def _error_detail(response: requests.Response) -> str:
     return " / ".join(parts)[:300]
 
 
-def _retry_after_s(headers: Any) -> float | None:
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return max(0.0, when.timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    reset = RateInfo.from_headers(headers).reset_epoch_s
-    if reset is not None:
-        return max(0.0, reset - time.time())
-    return None
+def _wait_hint_s(headers: Any) -> float | None:
+    """Retry-After when present, else the rate-limit window's reset time."""
+    now = time.time()
+    hint = retry_after_s(headers.get("Retry-After"), now)
+    if hint is None:
+        reset = RateInfo.from_headers(headers).reset_epoch_s
+        if reset is not None:
+            hint = max(0.0, reset - now)
+    return hint
 
 
 def _looks_like_time(cursor: str) -> bool:
