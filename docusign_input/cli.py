@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        # argparse's REMAINDER cannot capture options after a sub-command: hand them over as is.
+        return run_simulator(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     reporter = Reporter(
@@ -469,13 +473,17 @@ def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, reporter: Reporter) -> int:
+    return run_simulator(args.simulator_args)
+
+
+def run_simulator(argv: list[str]) -> int:
     from .simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
         prog="docusign-input simulate", description="Run the embedded DocuSign simulator."
     )
     simulator_cli.add_arguments(parser)
-    return simulator_cli.run(parser.parse_args(args.simulator_args))
+    return simulator_cli.run(parser.parse_args(argv))
 
 
 def cmd_demo(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -340,3 +340,37 @@ def test_forward_receiver_down_is_74_and_nothing_is_checkpointed(simulator, conn
     assert "forward" in stderr_lines(proc)[-1]
     saved = connector.saved()
     assert saved["health"]["events_delivered"] == 0
+
+
+def test_simulate_prints_settings_that_point_run_at_it(tmp_path):
+    """The flow a user follows to test their own pipeline: `simulate`, source its exports, `run`."""
+    from conftest import connector_command
+
+    sim = subprocess.Popen(
+        connector_command() + ["simulate", "--port", "0", "--backlog", "25", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCUSIGN_")}
+        while True:
+            line = sim.stdout.readline()
+            assert line, sim.stderr.read()
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                env[name] = value
+                if name == "DOCUSIGN_ENVIRONMENT":
+                    break
+        env["DOCUSIGN_CHECKPOINT"] = str(tmp_path / "cp.json")
+        proc = subprocess.run(
+            connector_command() + ["run", "--backfill-start", "earliest"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert len(lines_of(proc.stdout)) == 25
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        assert sim.wait(timeout=10) == 0
