@@ -45,7 +45,8 @@ class StdoutOutput:
             self.stream.write(data)
             self.stream.flush()
         except (OSError, ValueError) as exc:
-            _silence_stdout()
+            if self.stream is sys.stdout.buffer:
+                _silence_stdout()
             reason = "the reader closed it" if isinstance(exc, BrokenPipeError) else str(exc)
             raise OutputError(
                 f"cannot write events to stdout ({reason})",
