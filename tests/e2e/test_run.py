@@ -374,3 +374,33 @@ def test_simulate_prints_settings_that_point_run_at_it(tmp_path):
     finally:
         sim.send_signal(signal.SIGTERM)
         assert sim.wait(timeout=10) == 0
+
+
+def test_json_log_format_gives_one_json_object_per_stderr_line(simulator, connector):
+    simulator.seed_backlog(5, days=1)
+    ok = connector.run("run", "--backfill-start", "earliest", "--log-format", "json")
+    records = [json.loads(line) for line in stderr_lines(ok)]
+    summary = [r for r in records if r["message"] == "sync done"]
+    assert summary and summary[0]["events"] == 5 and summary[0]["level"] == "info"
+    simulator.set_monitor_enabled(False)
+    failed = connector.run("run", env={"DOCUSIGN_LOG_FORMAT": "json"})
+    last = json.loads(stderr_lines(failed)[-1])
+    assert failed.returncode == 77 and last["level"] == "error" and last["exit_code"] == 77
+
+
+def test_toml_config_file_with_flag_and_environment_precedence(simulator, connector, tmp_path):
+    simulator.seed_backlog(12, days=1)
+    config = tmp_path / "docusign-input.toml"
+    config.write_text(
+        'environment = "development"\n'
+        f'user_id = "{simulator.user_id}"\n'
+        f'private_key_file = "{connector.key_file}"\n'
+        "page_size = 5\n"
+        'backfill_start = "earliest"\n'
+    )
+    env = {"DOCUSIGN_USER_ID": "", "DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PAGE_SIZE": "4"}
+    proc = connector.run("run", "--config", str(config), "--page-size", "3", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(lines_of(proc.stdout)) == 12
+    limits = {r.query.get("limit") for r in simulator.requests if "stream" in r.path}
+    assert limits in ({"3"}, {3}), limits  # the flag beat the environment and the file
