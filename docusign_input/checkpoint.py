@@ -14,10 +14,11 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any, Mapping
 
+from . import codec
 from .durable import replace_file
 from .errors import CheckpointError, ConfigError, LockHeld
 
@@ -56,9 +57,14 @@ class Checkpoint:
     health: Health = field(default_factory=Health)
 
     def to_json(self) -> bytes:
-        body = asdict(self)
-        body = {"version": VERSION, **body}
-        return json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+        """Compact JSON, fields in declaration order. Saved after every page, so it is built
+        shallowly (no `asdict` deep copy of the recent IDs) and without indentation (which would
+        force the standard library's pure-Python encoder); `checkpoint show` pretty-prints it."""
+        body: dict[str, Any] = {"version": VERSION}
+        for name in _CHECKPOINT_FIELDS:
+            body[name] = _plain(getattr(self, name))
+        body["health"] = {name: _plain(getattr(self.health, name)) for name in _HEALTH_FIELDS}
+        return codec.dumps(body) + b"\n"
 
     @classmethod
     def from_json(cls, raw: bytes, source: str) -> Checkpoint:
@@ -95,6 +101,17 @@ class Checkpoint:
 
     def with_health(self, **changes: Any) -> Checkpoint:
         return replace(self, health=replace(self.health, **changes))
+
+
+_HEALTH_FIELDS = tuple(f.name for f in fields(Health))
+_CHECKPOINT_FIELDS = tuple(f.name for f in fields(Checkpoint) if f.name != "health")
+
+
+def _plain(value: Any) -> Any:
+    """A Mapping the JSON encoders accept (a dict), anything else as is."""
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 class CheckpointStore:
