@@ -138,6 +138,7 @@ def plan_page(
     duplicates = 0
     newest = checkpoint.newest_event_time
     newest_key = _order_key(newest) if newest else ""
+    newest_s = newest_key[:19]
     for event in page.events:
         event_id = event.get("eventId")
         timestamp = event.get("timestamp")
@@ -149,10 +150,10 @@ def plan_page(
                 continue
             fresh_ids[event_id] = timestamp
         events.append(event)
-        if timestamp:
+        if timestamp and not _whole_seconds_before(timestamp, newest_s):
             key = _order_key(timestamp)
             if key > newest_key:
-                newest, newest_key = timestamp, key
+                newest, newest_key, newest_s = timestamp, key, key[:19]
     recent = prune_recent_ids({**seen, **fresh_ids}, newest, keep_at_least=2 * page_size)
     delivered = checkpoint.health.events_delivered + len(events)
     stamp = format_time(now)
@@ -189,7 +190,14 @@ def prune_recent_ids(
         kept = tail
     else:
         threshold = _order_key(format_time(newest_time - RECENT_WINDOW))
-        kept = [item for item in head if item[1] and _order_key(item[1]) >= threshold] + tail
+        threshold_s = threshold[:19]
+        kept = [
+            item
+            for item in head
+            if item[1]
+            and not _whole_seconds_before(item[1], threshold_s)
+            and _order_key(item[1]) >= threshold
+        ] + tail
     return dict(kept[-MAX_RECENT_IDS:])
 
 
@@ -210,6 +218,17 @@ def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
         return 0.0
     pause = min(30.0 * 2 ** (failures - 1), 900.0)
     return max(0.0, pause - (now - failed_at).total_seconds())
+
+
+def _whole_seconds_before(timestamp: str, key_seconds: str) -> bool:
+    """True when a UTC ``...Z`` timestamp is in an earlier second than an `_order_key` whose
+    first 19 characters are `key_seconds`: the common case, decided without building its key."""
+    return (
+        timestamp[:19] < key_seconds
+        and len(timestamp) >= 20
+        and timestamp[-1] == "Z"
+        and timestamp[10] == "T"
+    )
 
 
 def _order_key(timestamp: str) -> str:

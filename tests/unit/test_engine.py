@@ -107,6 +107,22 @@ def test_timestamp_without_fraction_orders_before_same_second_with_fraction():
     assert plan.checkpoint.newest_event_time == "2026-11-28T11:59:00.0500000Z"
 
 
+def test_newest_event_time_compares_instants_across_offsets_and_fractions():
+    """The engine skips building an order key for a UTC ``...Z`` timestamp in an earlier second;
+    an offset timestamp whose local clock reads earlier must still win when it is later."""
+    page = Page(
+        [
+            event(1, "2026-11-28T11:59:00.9999999Z"),
+            event(2, "2026-11-28T07:59:01-04:00"),  # 11:59:01Z: the newest
+            event(3, "2026-11-28T11:58:59.5Z"),
+            event(4, "2026-11-28T11:59:01Z"),  # the same instant, not newer
+        ],
+        "c1",
+    )
+    plan = plan_page(fresh(), "c0", page, now=NOW, page_size=2000)
+    assert plan.checkpoint.newest_event_time == "2026-11-28T07:59:01-04:00"
+
+
 def test_recent_ids_keep_two_pages_and_the_overlap_window_but_stay_bounded():
     newest = "2026-11-28T12:00:00Z"
     ids = {f"old-{i}": "2026-11-28T10:00:00Z" for i in range(100)}
