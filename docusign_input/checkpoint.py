@@ -157,6 +157,16 @@ class CheckpointStore:
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}\n")
         handle.flush()
         self._lock_file = handle
+        self._remove_stale_temp_files()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of a holder that was killed before its rename (durable.replace_file names
+        them ``.<name>.<pid>.tmp``). Only a lock holder may do this: nobody else writes them."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
 
     def release_lock(self) -> None:
         if self._lock_file is not None:
