@@ -1,0 +1,116 @@
+"""Shared pieces of the reliability campaigns: sizes, the test-only hook directory, a runner that
+keeps every byte a command produced, and the secrets scanner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+HERE = Path(__file__).resolve().parent
+HOOKS = HERE / "hooks"
+#: DOCUSIGN_RELIABILITY_FULL=1 runs the campaigns at the size the brief asks for; CI runs them
+#: reduced, with the same fixed seeds.
+FULL = os.environ.get("DOCUSIGN_RELIABILITY_FULL") == "1"
+SEED = int(os.environ.get("DOCUSIGN_RELIABILITY_SEED", "20261127"))
+
+
+def hook_env(hook: str = "", jitter: str = "") -> dict[str, str]:
+    """Environment that loads tests/reliability/hooks/sitecustomize.py in the connector."""
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HOOKS), os.environ.get("PYTHONPATH")]))}
+    if hook:
+        env["RELIABILITY_HOOK"] = hook
+    if jitter:
+        env["RELIABILITY_JITTER"] = jitter
+    return env
+
+
+def record(campaign: str, **figures: Any) -> None:
+    """Print a campaign's figures (-s shows them); append them to $DOCUSIGN_RELIABILITY_FIGURES."""
+    line = json.dumps({"campaign": campaign, **figures}, sort_keys=True)
+    print(line)
+    target = os.environ.get("DOCUSIGN_RELIABILITY_FIGURES")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def ids_of(stdout: bytes) -> tuple[list[str], int]:
+    """eventIds of the complete lines, and how many partial (unterminated) trailing bytes."""
+    *complete, tail = stdout.split(b"\n")
+    return [json.loads(line)["eventId"] for line in complete], len(tail)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.decode("utf-8").strip().splitlines()
+    assert lines, "a non-zero exit must say why on stderr"
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    errors = [line for line in lines if " error: " in line or '"level":"error"' in line]
+    assert len(errors) == 1, lines
+    return errors[0]
+
+
+def wait_for(predicate, timeout_s: float = 15.0, step_s: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return False
+
+
+class SecretScanner:
+    """Collects every text a campaign produced and checks none holds a secret."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, bytes]] = []
+
+    def add(self, label: str, data: bytes | str) -> None:
+        self.texts.append((label, data.encode("utf-8") if isinstance(data, str) else data))
+
+    def add_proc(self, label: str, proc: subprocess.CompletedProcess) -> None:
+        self.add(label + " stdout", proc.stdout)
+        self.add(label + " stderr", proc.stderr)
+
+    def add_files(self, paths: Iterable[Path], label: str = "") -> None:
+        for path in paths:
+            if path.is_file():
+                self.add(f"{label}{path}", path.read_bytes())
+
+    def leaks(self, secrets: dict[str, str], allowed: dict[str, list[str]] | None = None) -> list:
+        """(secret name, text label) for each occurrence outside what `allowed` permits:
+        allowed[name] lists the surroundings (e.g. "client_id=") inside which a secret may appear,
+        or the labels (files) that may hold it."""
+        allowed = allowed or {}
+        found = []
+        for name, value in secrets.items():
+            needle = value.encode("utf-8")
+            for label, data in self.texts:
+                if any(label.endswith(a) for a in allowed.get(name, []) if a.startswith("/")):
+                    continue
+                text = data
+                for context in allowed.get(name, []):
+                    if not context.startswith("/"):
+                        text = text.replace(context.encode() + needle, b"")
+                if needle in text:
+                    found.append((name, label))
+        return found
+
+
+def _root_conftest() -> Any:
+    """tests/conftest.py under its own name (a bare `import conftest` is ambiguous here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docusign_tests_root", HERE.parent / "conftest.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+_ROOT = _root_conftest()
+Connector = _ROOT.Connector
+connector_command = _ROOT.connector_command
+lines_of = _ROOT.lines_of
