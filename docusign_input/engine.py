@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from typing import Any, Mapping
 
 from .checkpoint import Checkpoint
@@ -180,25 +181,29 @@ def prune_recent_ids(
     """Bound the remembered IDs: always the last `keep_at_least` (two pages, against a replayed
     page), plus any whose event is within RECENT_WINDOW of the newest (against a resume by time),
     never more than MAX_RECENT_IDS."""
-    items = list(ids.items())
-    if len(items) <= keep_at_least:
-        return dict(items)
-    tail = items[-keep_at_least:]
-    head = items[:-keep_at_least]
+    # Walks the map without building a list of (id, time) tuples: at 2,000-event pages those
+    # tuples were most of the garbage collector's work during a drain.
+    head_count = len(ids) - keep_at_least
+    if head_count <= 0:
+        return dict(ids)
+    kept: dict[str, str] = {}
     newest_time = _parse_or_none(newest)
-    if newest_time is None:
-        kept = tail
-    else:
+    if newest_time is not None:
         threshold = _order_key(format_time(newest_time - RECENT_WINDOW))
         threshold_s = threshold[:19]
-        kept = [
-            item
-            for item in head
-            if item[1]
-            and not _whole_seconds_before(item[1], threshold_s)
-            and _order_key(item[1]) >= threshold
-        ] + tail
-    return dict(kept[-MAX_RECENT_IDS:])
+        for event_id, timestamp in islice(ids.items(), head_count):
+            if (
+                timestamp
+                and not _whole_seconds_before(timestamp, threshold_s)
+                and _order_key(timestamp) >= threshold
+            ):
+                kept[event_id] = timestamp
+    for event_id, timestamp in islice(ids.items(), head_count, None):
+        kept[event_id] = timestamp
+    excess = len(kept) - MAX_RECENT_IDS
+    if excess > 0:
+        return dict(islice(kept.items(), excess, None))
+    return kept
 
 
 def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
