@@ -9,6 +9,7 @@ which are not JSON, so such an answer counts as malformed instead of reaching a 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 __all__ = ["loads", "dumps", "BACKEND"]
@@ -18,8 +19,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _std_loads(data: bytes) -> Any:
-    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    # The standard library accepts an escaped lone surrogate ("\ud800"), which no UTF-8 output
+    # can carry: refuse it here, as orjson does, instead of failing when the event is written.
+    if _ESCAPED_SURROGATE.search(data):
+        try:
+            _std_dumps(value)
+        except UnicodeEncodeError:
+            raise ValueError("lone surrogate in a JSON string") from None
+    return value
 
 
 def _std_dumps(obj: Any) -> bytes:
@@ -41,7 +56,13 @@ try:
             # Integers beyond 64 bits: orjson refuses them, the standard library does not.
             return _std_dumps(obj)
 
+    # orjson silently turns an integer beyond 64 bits into a float (a changed value); such a
+    # number has at least 19 digits, rare enough that the exact standard library can take it.
+    _LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
     def _orjson_loads(data: bytes) -> Any:
+        if _LONG_DIGITS.search(data):
+            return _std_loads(data)
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
