@@ -133,6 +133,16 @@ class BadAnswer(ConnectorError):
     exit_code = EXIT_DATA
     heals_outside = True
 
+    def __init__(self, cause: str, fix: str = "", *, trace_token: str | None = None) -> None:
+        # Every exit names a fix; for an unreadable answer it is DocuSign's to make.
+        super().__init__(
+            cause,
+            fix
+            or "nothing was checkpointed past it and the next run asks again; if it persists, "
+            "give DocuSign support the trace token",
+            trace_token=trace_token,
+        )
+
 
 class CursorRejected(ConnectorError):
     """The stored cursor was refused with a 400; the engine resumes from the saved time instead."""
