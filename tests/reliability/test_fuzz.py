@@ -230,7 +230,7 @@ def test_cli_against_garbage_exits_65_after_retries_and_keeps_its_place(
     proc = conn.run("run", env=env)
     assert proc.returncode == 65, proc.stderr.decode()
     line = one_error_line(proc)
-    assert "DocuSign" in line and proc.stdout == b""
+    assert "DocuSign" in line and "next run" in line and proc.stdout == b""
     after = conn.saved()
     for field in ("cursor", "newest_event_time", "recent_event_ids"):
         assert after[field] == before[field]
