@@ -83,7 +83,7 @@ def start_position(
     `backfill` is the resolved Backfill Start Time: a datetime, "earliest", or None (start now).
     It only matters when the checkpoint has no cursor yet.
     """
-    if checkpoint is not None and checkpoint.cursor:
+    if checkpoint is not None and checkpoint.cursor is not None:  # "" = earliest, saved
         saved = _parse_or_none(checkpoint.updated_at)
         if saved is not None and now - saved > RETENTION:
             days = (now - saved).total_seconds() / 86400
