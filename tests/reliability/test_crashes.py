@@ -181,3 +181,24 @@ def test_a_kill_in_each_crash_window_repeats_at_most_that_page(
     record(
         "crashes/window", hook=hook, repeated=repeated, tmp_after_kill=len(leftovers),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["killed after saving the start", "checkpoint reset --to earliest"])
+def test_an_earliest_start_saved_in_the_checkpoint_is_kept_by_the_next_run(
+    simulator_factory, tmp_path, how
+):
+    """The first save of a sync is its start position; for `earliest` that is the empty cursor.
+    A run after a crash right there (or after `checkpoint reset --to earliest`) must start from
+    it, not from "now" because no --backfill-start is given this time."""
+    sim = simulator_factory(seed=SEED, rate_limits=False)
+    sim.seed_backlog(300, days=1)
+    conn = Connector(sim, tmp_path)
+    if how.startswith("killed"):
+        killed = conn.run("run", "--backfill-start", "earliest", env=hook_env("kill_after_replace:1"))
+        assert killed.returncode == -signal.SIGKILL and conn.saved()["cursor"] == ""
+    else:
+        assert conn.run("run").returncode == 0  # starts now: delivers nothing
+        assert conn.run("checkpoint", "reset", "--to", "earliest").returncode == 0
+    rest = conn.run("run")
+    assert rest.returncode == 0, rest.stderr.decode()
+    assert ids_of(rest.stdout)[0] == sim.event_ids()
