@@ -58,10 +58,17 @@ try:
 
     # orjson silently turns an integer beyond 64 bits into a float (a changed value); such a
     # number has at least 19 digits, rare enough that the exact standard library can take it.
-    _LONG_DIGITS = re.compile(rb"[0-9]{19}")
+    # The test is "19 ASCII digits in a row anywhere" (re's [0-9]{19}), done as a byte
+    # translation (digits to "0", the rest to ".") and a substring search: ~3.5 ms for a
+    # 2,000-event page where the regex took ~30 ms, more than parsing the page.
+    _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+    _LONG_RUN = b"0" * 19
+
+    def _has_long_digit_run(data: bytes) -> bool:
+        return _LONG_RUN in data.translate(_DIGITS_AS_ZERO)
 
     def _orjson_loads(data: bytes) -> Any:
-        if _LONG_DIGITS.search(data):
+        if _has_long_digit_run(data):
             return _std_loads(data)
         try:
             return orjson.loads(data)
