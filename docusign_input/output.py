@@ -42,7 +42,12 @@ class StdoutOutput:
             return
         data = encode_page(events)
         try:
-            self.stream.write(data)
+            # A signal (SIGTERM while a slow reader keeps the pipe full) cuts a blocking write
+            # short without an error: write() just returns less. Keep writing what is left, or
+            # the rest of the page would be dropped and then checkpointed as delivered.
+            view = memoryview(data)
+            while view:
+                view = view[self.stream.write(view) or 0 :]
             self.stream.flush()
         except (OSError, ValueError) as exc:
             if self.stream is sys.stdout.buffer:
