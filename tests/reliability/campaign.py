@@ -104,7 +104,9 @@ def _root_conftest() -> Any:
     """tests/conftest.py under its own name (a bare `import conftest` is ambiguous here)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("docusign_tests_root", HERE.parent / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "docusign_tests_root", HERE.parent / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module

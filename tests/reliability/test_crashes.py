@@ -56,8 +56,9 @@ class _Reader:
         """Wait until `target` lines were read (None: just wait), the end, or the timeout."""
         with self.changed:
             self.changed.wait_for(
-                lambda: (target is not None and self.lines >= target)
-                or (self.chunks[-1:] == [b""]),
+                lambda: (
+                    (target is not None and self.lines >= target) or (self.chunks[-1:] == [b""])
+                ),
                 timeout=timeout_s,
             )
 
@@ -194,7 +195,9 @@ def test_an_earliest_start_saved_in_the_checkpoint_is_kept_by_the_next_run(
     sim.seed_backlog(300, days=1)
     conn = Connector(sim, tmp_path)
     if how.startswith("killed"):
-        killed = conn.run("run", "--backfill-start", "earliest", env=hook_env("kill_after_replace:1"))
+        killed = conn.run(
+            "run", "--backfill-start", "earliest", env=hook_env("kill_after_replace:1")
+        )
         assert killed.returncode == -signal.SIGKILL and conn.saved()["cursor"] == ""
     else:
         assert conn.run("run").returncode == 0  # starts now: delivers nothing

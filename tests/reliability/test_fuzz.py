@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from campaign import Connector, SEED, hook_env, one_error_line, record
+from campaign import SEED, Connector, hook_env, one_error_line, record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,13 +101,13 @@ _scalars = st.one_of(
     st.integers(min_value=-(2**80), max_value=2**80),
     st.floats(allow_nan=False, allow_infinity=False),
     _text,
-    st.sampled_from(["Zürich", "東京", "😀 agent", 'quote " back \\ slash', "\u2028\u2029", "\x00\x1f"]),
+    st.sampled_from(
+        ["Zürich", "東京", "😀 agent", 'quote " back \\ slash', "\u2028\u2029", "\x00\x1f"]
+    ),
 )
 _values = st.recursive(
     _scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)),
     max_leaves=12,
 )
 _events = st.lists(st.dictionaries(_text, _values, max_size=8), max_size=6)

@@ -23,8 +23,12 @@ def test_no_secret_leaks_anywhere(simulator_factory, tmp_path, scanner):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     canary_ik = str(uuid.UUID(int=0xC0FFEE_C0FFEE_C0FFEE_C0FFEE))
-    sim.register_key(canary_ik, key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    sim.register_key(
+        canary_ik,
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
     sim.set_consent(True, integration_key=canary_ik)
     conn = Connector(sim, tmp_path)
     conn.key_file.write_text(pem)
@@ -39,10 +43,16 @@ def test_no_secret_leaks_anywhere(simulator_factory, tmp_path, scanner):
         ("status-json", ["status", "--json"], {}),
         ("checkpoint-show", ["checkpoint", "show"], {}),
         ("consent-url", ["consent-url"], {}),
-        ("pem-in-env", ["run", "--log-level", "debug"],
-         {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY": pem}),
-        ("bad-pem-in-env", ["run"],
-         {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY": pem.replace("A", "!", 3)}),
+        (
+            "pem-in-env",
+            ["run", "--log-level", "debug"],
+            {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY": pem},
+        ),
+        (
+            "bad-pem-in-env",
+            ["run"],
+            {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY": pem.replace("A", "!", 3)},
+        ),
         ("bad-setting", ["run", "--page-size", "0"], {}),
         ("bad-ik-format", ["run"], {"DOCUSIGN_INTEGRATION_KEY": canary_ik + "x"}),
     ]

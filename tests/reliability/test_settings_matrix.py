@@ -56,8 +56,13 @@ CASES = [
     ("user-email", {"DOCUSIGN_USER_ID": "admin@example.com"}, [], None, "user"),
     ("ik-empty", {"DOCUSIGN_INTEGRATION_KEY": ""}, [], None, "integration_key"),
     ("ik-and-file", {"DOCUSIGN_INTEGRATION_KEY_FILE": "{ik_txt}"}, [], None, "integration_key"),
-    ("ik-file-missing", {"DOCUSIGN_INTEGRATION_KEY": "", "DOCUSIGN_INTEGRATION_KEY_FILE":
-                         "/nonexistent/ik"}, [], None, "integration_key_file"),
+    (
+        "ik-file-missing",
+        {"DOCUSIGN_INTEGRATION_KEY": "", "DOCUSIGN_INTEGRATION_KEY_FILE": "/nonexistent/ik"},
+        [],
+        None,
+        "integration_key_file",
+    ),
     ("key-and-file", {"DOCUSIGN_PRIVATE_KEY": "x"}, [], None, "private_key"),
     ("key-file-dir", {"DOCUSIGN_PRIVATE_KEY_FILE": "{dir}"}, [], None, "private_key_file"),
     ("key-file-empty", {"DOCUSIGN_PRIVATE_KEY_FILE": "{empty_pem}"}, [], None, "private_key"),
@@ -65,8 +70,16 @@ CASES = [
     ("key-encrypted", {"DOCUSIGN_PRIVATE_KEY_FILE": "{encrypted_pem}"}, [], None, "encrypt"),
     ("key-public", {"DOCUSIGN_PRIVATE_KEY_FILE": "{public_pem}"}, [], None, "public"),
     ("key-garbage", {"DOCUSIGN_PRIVATE_KEY_FILE": "{garbage_pem}"}, [], None, "key"),
-    ("key-text-not-pem", {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY":
-                          "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"}, [], None, "private_key"),
+    (
+        "key-text-not-pem",
+        {
+            "DOCUSIGN_PRIVATE_KEY_FILE": "",
+            "DOCUSIGN_PRIVATE_KEY": "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        },
+        [],
+        None,
+        "private_key",
+    ),
     ("monitor-api", {"DOCUSIGN_MONITOR_API": "v3"}, [], None, "monitor_api"),
     ("output-bogus", {}, ["--output", "kafka://x:1"], None, "output"),
     ("output-no-host", {"DOCUSIGN_OUTPUT": "forward://"}, [], None, "output"),
@@ -82,7 +95,13 @@ CASES = [
     ("toml-bool", {}, [], "poll_interval = true\n", "poll_interval"),
     ("toml-env-type", {"DOCUSIGN_ENVIRONMENT": ""}, [], "environment = 5\n", "environment"),
     ("toml-unknown", {}, [], "page_sise = 3\n", "page_sise"),
-    ("toml-secret-inline", {"DOCUSIGN_PRIVATE_KEY_FILE": ""}, [], 'private_key = "-----BEGIN"\n', "private_key"),
+    (
+        "toml-secret-inline",
+        {"DOCUSIGN_PRIVATE_KEY_FILE": ""},
+        [],
+        'private_key = "-----BEGIN"\n',
+        "private_key",
+    ),
     ("toml-missing", {}, ["--config", "/nonexistent/c.toml"], None, "config"),
     ("toml-dir", {}, ["--config", "{dir}"], None, "config"),
 ]

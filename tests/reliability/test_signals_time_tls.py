@@ -40,7 +40,9 @@ def test_stop_signal_exits_0_within_5s_and_the_next_run_loses_nothing(
         sim.inject(Fault("http_503"))
     proc = conn.popen(*args, env=hook_env(jitter=f"seed:{SEED}"))
     assert wait_for(lambda: sim.stream_requests >= 1 and conn.checkpoint.exists())
-    time.sleep(1.0)  # inside the slow request / the backoff sleep / the write blocked on a full pipe
+    time.sleep(
+        1.0
+    )  # inside the slow request / the backoff sleep / the write blocked on a full pipe
     took = _stop(proc, sig, twice=(sig == signal.SIGTERM))
     out, err = proc.communicate()
     assert b"Traceback" not in err
@@ -120,7 +122,10 @@ def _ca_and_server(tmp_path):
     from cryptography.x509.oid import NameOID
 
     now = dt.datetime.now(dt.timezone.utc)
-    ca_key, srv_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_key, srv_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reliability test CA")])
     ca = (
         x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
@@ -146,9 +151,7 @@ def _ca_and_server(tmp_path):
     paths["ca"].write_bytes(ca.public_bytes(pem))
     paths["cert"].write_bytes(cert.public_bytes(pem))
     paths["key"].write_bytes(
-        srv_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        srv_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return paths
 
@@ -165,7 +168,9 @@ def test_tls_with_a_private_ca_works_only_when_the_ca_is_given(simulator_factory
     assert refused.returncode == 75, refused.stderr.decode()
     line = one_error_line(refused)
     assert "TLS" in line and "REQUESTS_CA_BUNDLE" in line
-    ok = conn.run("run", "--backfill-start", "earliest", env={"REQUESTS_CA_BUNDLE": str(certs["ca"])})
+    ok = conn.run(
+        "run", "--backfill-start", "earliest", env={"REQUESTS_CA_BUNDLE": str(certs["ca"])}
+    )
     assert ok.returncode == 0, ok.stderr.decode()
     assert ids_of(ok.stdout)[0] == sim.event_ids()
     record("tls", without_ca_exit=75, line=line[line.find("error: ") + 7 :][:200])
