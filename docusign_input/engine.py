@@ -151,10 +151,18 @@ def plan_page(
                 continue
             fresh_ids[event_id] = timestamp
         events.append(event)
-        if timestamp and not _whole_seconds_before(timestamp, newest_s):
-            key = _order_key(timestamp)
-            if key > newest_key:
-                newest, newest_key, newest_s = timestamp, key, key[:19]
+        if not timestamp or (
+            # A UTC "...Z" time in an earlier whole second than the newest cannot be newer: no
+            # order key needed (inline, as this runs for every event).
+            timestamp[:19] < newest_s
+            and timestamp[-1:] == "Z"
+            and timestamp[10:11] == "T"
+            and len(timestamp) >= 20
+        ):
+            continue
+        key = _order_key(timestamp)
+        if key > newest_key:
+            newest, newest_key, newest_s = timestamp, key, key[:19]
     recent = prune_recent_ids({**seen, **fresh_ids}, newest, keep_at_least=2 * page_size)
     delivered = checkpoint.health.events_delivered + len(events)
     stamp = format_time(now)
@@ -192,11 +200,15 @@ def prune_recent_ids(
         threshold = _order_key(format_time(newest_time - RECENT_WINDOW))
         threshold_s = threshold[:19]
         for event_id, timestamp in islice(ids.items(), head_count):
-            if (
-                timestamp
-                and not _whole_seconds_before(timestamp, threshold_s)
-                and _order_key(timestamp) >= threshold
-            ):
+            # For UTC "...Z" times (nearly all) whole seconds decide, without building the key.
+            if timestamp[-1:] == "Z" and timestamp[10:11] == "T" and len(timestamp) >= 20:
+                seconds = timestamp[:19]
+                if seconds > threshold_s:
+                    kept[event_id] = timestamp
+                    continue
+                if seconds < threshold_s:
+                    continue
+            if timestamp and _order_key(timestamp) >= threshold:
                 kept[event_id] = timestamp
     for event_id, timestamp in islice(ids.items(), head_count, None):
         kept[event_id] = timestamp
@@ -223,17 +235,6 @@ def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
         return 0.0
     pause = min(30.0 * 2 ** (failures - 1), 900.0)
     return max(0.0, pause - (now - failed_at).total_seconds())
-
-
-def _whole_seconds_before(timestamp: str, key_seconds: str) -> bool:
-    """True when a UTC ``...Z`` timestamp is in an earlier second than an `_order_key` whose
-    first 19 characters are `key_seconds`: the common case, decided without building its key."""
-    return (
-        timestamp[:19] < key_seconds
-        and len(timestamp) >= 20
-        and timestamp[-1] == "Z"
-        and timestamp[10] == "T"
-    )
 
 
 def _order_key(timestamp: str) -> str:
