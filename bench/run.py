@@ -336,6 +336,17 @@ def cpu_ticks(pid: int) -> int:
 # -- report ---------------------------------------------------------------------------------------
 
 
+def compile_product(log: Any) -> None:
+    """Write the package's bytecode, as `pip install` does. With PYTHONDONTWRITEBYTECODE set
+    (common in containers) an editable install would otherwise recompile every changed module
+    on every start, which is not what an installed connector pays."""
+    code = "import compileall, docusign_input, os; "
+    code += "compileall.compile_dir(os.path.dirname(docusign_input.__file__), quiet=1)"
+    done = subprocess.run([product_interpreter(), "-c", code], capture_output=True)
+    if done.returncode != 0:
+        log("could not compile the package's bytecode; start-up figures include compiling")
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -559,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     if use_sdk and not args.quick:
         notes.append("official SDK at 1,000,000 events: 1 run (each takes minutes)")
 
+    compile_product(log)
     info = machine()
     log("machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()))
     started = time.perf_counter()
