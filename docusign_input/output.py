@@ -8,6 +8,8 @@ an output that cannot deliver must raise, never drop.
 from __future__ import annotations
 
 import os
+import select
+import stat
 import sys
 import time
 from typing import IO, Any, Callable, Protocol
@@ -22,6 +24,8 @@ __all__ = ["Output", "StdoutOutput", "ForwardOutput", "open_output", "encode_pag
 class Output(Protocol):
     def write_page(self, events: list[dict[str, Any]]) -> None: ...
 
+    def wait_until_read(self, stopping: Callable[[], bool]) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -34,8 +38,14 @@ def encode_page(events: list[dict[str, Any]]) -> bytes:
 class StdoutOutput:
     """JSON lines on stdout, one write and one flush per page."""
 
+    #: After a stop request, how long to keep waiting for the reader to take what is in the pipe
+    #: (Vector keeps reading until EOF after its SIGTERM; Fluent Bit 5.1 may not). Below the
+    #: Stopper's watchdog.
+    STOP_GRACE_S = 2.0
+
     def __init__(self, stream: IO[bytes] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
+        self._pipe_fd: int | None | bool = False  # False: not looked at yet
 
     def write_page(self, events: list[dict[str, Any]]) -> None:
         if not events:
@@ -59,8 +69,68 @@ class StdoutOutput:
                 "run; check the program reading docusign-input's output",
             ) from None
 
+    def wait_until_read(self, stopping: Callable[[], bool]) -> bool:
+        """Wait until the reader has taken every byte we wrote to the pipe.
+
+        A flushed page can still sit in the pipe's buffer (64 KiB on Linux); if the shipper dies
+        before reading it, a checkpoint saved at flush time would cover events nobody received.
+        So the checkpoint waits for the pipe to empty: a dead reader then costs a repeated page,
+        never a lost one. Returns False if a stop was requested and the reader did not take the
+        rest within `STOP_GRACE_S` (the page is then not checkpointed and comes again next run).
+        Not a pipe (a file, /dev/null, a terminal): nothing to wait for.
+        """
+        fd = self._pipe()
+        if fd is None:
+            return True
+        delay = 0.0002
+        give_up_at: float | None = None
+        while _unread(fd) > 0:
+            if _reader_gone(fd):
+                if self.stream is sys.stdout.buffer:
+                    _silence_stdout()
+                raise OutputError(
+                    "cannot deliver events on stdout (the reader closed it before reading them)",
+                    "the events it did not read were not checkpointed and will be delivered by "
+                    "the next run; check the program reading docusign-input's output",
+                )
+            if stopping():
+                now = time.monotonic()
+                if give_up_at is None:
+                    give_up_at = now + self.STOP_GRACE_S
+                elif now >= give_up_at:
+                    return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True
+
+    def _pipe(self) -> int | None:
+        if self._pipe_fd is False:
+            self._pipe_fd = None
+            try:
+                fd = self.stream.fileno()
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    _unread(fd)  # FIONREAD on a pipe's write end: Linux yes, others may not
+                    self._pipe_fd = fd
+            except (OSError, ValueError, AttributeError):
+                pass
+        return self._pipe_fd  # type: ignore[return-value]
+
     def close(self) -> None:
         pass
+
+
+def _unread(fd: int) -> int:
+    import fcntl
+    import termios
+
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+
+
+def _reader_gone(fd: int) -> bool:
+    """The write end of a pipe polls as an error once no process holds the read end."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def _silence_stdout() -> None:
@@ -125,6 +195,10 @@ class ForwardOutput:
                     )
                 self.sleep(min(0.25 * 2**attempt, 10.0))
                 attempt += 1
+
+    def wait_until_read(self, stopping: Callable[[], bool]) -> bool:
+        """Sent on the socket is as far as the forward protocol without acks tells us."""
+        return True
 
     def close(self) -> None:
         self.sender.close()

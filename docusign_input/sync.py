@@ -107,18 +107,22 @@ class SyncResult:
     duration_s: float = 0.0
 
 
-def deliver(plan: PagePlan, output: Output, store: CheckpointStore) -> None:
-    """Write, flush, then save. The crash windows:
+def deliver(plan: PagePlan, output: Output, store: CheckpointStore, stopper: Stopper) -> None:
+    """Write, flush, wait for the reader to take the page from the pipe, then save.
 
+    The crash windows:
     - before the write: nothing delivered, the checkpoint still points before the page; the next
       run fetches and delivers it. Nothing lost, nothing repeated.
     - during or after the write, before the rename inside `save`: the page (or part of it) is
       delivered but not checkpointed; the next run delivers it again. Nothing lost; at most one
       page repeated, which the SIEM can absorb by eventId (Elasticsearch `id_key`).
     - after the rename: delivered and checkpointed.
-    A write that fails raises before `save`, so an undelivered event is never checkpointed.
+    A write that fails raises before `save`, so an undelivered event is never checkpointed; a
+    reader that dies with the page unread in the pipe is such a failure too.
     """
     output.write_page(plan.events)
+    if plan.events and not output.wait_until_read(lambda: stopper.stopping):
+        raise Stopped()
     store.save(plan.checkpoint)
 
 
@@ -196,7 +200,7 @@ class Collector:
             plan = plan_page(
                 result.checkpoint, cursor, page, now=self.now(), page_size=self.page_size
             )
-            deliver(plan, self.output, self.store)
+            deliver(plan, self.output, self.store, self.stopper)
             result.checkpoint = plan.checkpoint
             result.pages += 1
             result.events += len(plan.events)

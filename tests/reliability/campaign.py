@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from connector_support import Connector, connector_command, lines_of  # noqa: F401
+
 HERE = Path(__file__).resolve().parent
 HOOKS = HERE / "hooks"
 #: DOCUSIGN_RELIABILITY_FULL=1 runs the campaigns at the size the brief asks for; CI runs them
@@ -100,19 +102,3 @@ class SecretScanner:
         return found
 
 
-def _root_conftest() -> Any:
-    """tests/conftest.py under its own name (a bare `import conftest` is ambiguous here)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "docusign_tests_root", HERE.parent / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-_ROOT = _root_conftest()
-Connector = _ROOT.Connector
-connector_command = _ROOT.connector_command
-lines_of = _ROOT.lines_of

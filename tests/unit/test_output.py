@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import threading
+import time
 
 import pytest
 
@@ -46,6 +49,49 @@ def test_closed_reader_is_output_error_74():
     with pytest.raises(OutputError) as info:
         StdoutOutput(Closed()).write_page([{"a": 1}])
     assert info.value.exit_code == 74
+
+
+def pipe_output() -> tuple[StdoutOutput, int, int]:
+    r, w = os.pipe()
+    return StdoutOutput(os.fdopen(w, "wb", buffering=0)), r, w
+
+
+def test_page_counts_as_delivered_only_once_the_reader_took_it_from_the_pipe():
+    out, r, _ = pipe_output()
+    out.write_page([{"n": i} for i in range(100)])  # well under the pipe's 64 KiB: no blocking
+    taken = threading.Timer(0.3, lambda: os.read(r, 1 << 20))
+    started = time.monotonic()
+    taken.start()
+    assert out.wait_until_read(lambda: False) is True
+    assert time.monotonic() - started >= 0.25
+    os.close(r)
+
+
+def test_reader_dying_with_the_page_unread_is_74_not_delivered():
+    out, r, _ = pipe_output()
+    out.write_page([{"n": 1}])
+    threading.Timer(0.2, lambda: os.close(r)).start()
+    with pytest.raises(OutputError) as info:
+        out.wait_until_read(lambda: False)
+    assert info.value.exit_code == 74 and "before reading" in info.value.line()
+
+
+def test_stop_with_an_unread_page_gives_up_after_the_grace(monkeypatch):
+    monkeypatch.setattr(StdoutOutput, "STOP_GRACE_S", 0.2)
+    out, r, _ = pipe_output()
+    out.write_page([{"n": 1}])
+    started = time.monotonic()
+    assert out.wait_until_read(lambda: True) is False
+    assert 0.2 <= time.monotonic() - started < 2
+    os.close(r)
+
+
+def test_not_a_pipe_has_nothing_to_wait_for(tmp_path):
+    with open(tmp_path / "events.jsonl", "wb") as f:
+        out = StdoutOutput(f)
+        out.write_page([{"n": 1}])
+        assert out.wait_until_read(lambda: False) is True
+    assert StdoutOutput(io.BytesIO()).wait_until_read(lambda: False) is True
 
 
 def test_event_time_keeps_seven_digit_fraction_as_nanoseconds():
