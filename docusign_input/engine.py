@@ -238,14 +238,23 @@ def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
 
 
 def _order_key(timestamp: str) -> str:
-    """A string that sorts like the instant, for DocuSign's UTC ``...Z`` timestamps.
+    """A string that sorts like the instant, for DocuSign's UTC ``...Z`` timestamps; "" for a
+    text that is not a time (which then never becomes the newest event time).
 
     Comparing the raw strings would put ``09:10:06Z`` after ``09:10:06.05Z`` ('Z' > '.'); padding
     the fraction fixes that without parsing a datetime for every event.
     """
     if len(timestamp) >= 20 and timestamp.endswith("Z") and timestamp[10] == "T":
         seconds, fraction = timestamp[:19], timestamp[19:-1]
-        return seconds + (fraction[1:] if fraction.startswith(".") else "").ljust(9, "0")
+        if fraction and not (
+            fraction[0] == "." and fraction[1:].isdigit() and fraction[1:].isascii()
+        ):
+            return ""
+        try:
+            datetime.fromisoformat(seconds)  # "2026-13-45T99:00:00Z" has the shape, not a time
+        except ValueError:
+            return ""
+        return seconds + fraction[1:].ljust(9, "0")
     parsed = _parse_or_none(timestamp)
     if parsed is None:
         return ""
