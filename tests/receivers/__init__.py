@@ -95,6 +95,18 @@ class _Recorder:
         self._cond = threading.Condition()
         self.requests: List[ReceivedRequest] = []
 
+    _server: Any  # a socketserver server, started on a thread by __enter__
+    _thread: threading.Thread
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
     def _notify(self) -> None:
         with self._cond:
             self._cond.notify_all()
@@ -160,15 +172,6 @@ class _HttpReceiver(_Recorder):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
     # -- to override -----------------------------------------------------------------------
     def _record(self, request: ReceivedRequest) -> None:
@@ -463,15 +466,6 @@ class ForwardReceiver(_Recorder):
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
-
-    def __enter__(self) -> ForwardReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
     def _accept(self, message: Any) -> str | None:
         try:
