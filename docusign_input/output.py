@@ -111,7 +111,7 @@ class StdoutOutput:
                 if stat.S_ISFIFO(os.fstat(fd).st_mode):
                     _unread(fd)  # FIONREAD on a pipe's write end: Linux yes, others may not
                     self._pipe_fd = fd
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, ImportError):  # ImportError: no fcntl
                 pass
         return self._pipe_fd  # type: ignore[return-value]
 
