@@ -197,7 +197,13 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
-def load(args: argparse.Namespace, reporter: Reporter, *, secrets: bool = True) -> Any:
+def load(
+    args: argparse.Namespace,
+    reporter: Reporter,
+    *,
+    secrets: bool = True,
+    consent_only: bool = False,
+) -> Any:
     from .settings import load_settings
 
     config = getattr(args, "config", None)
@@ -206,6 +212,7 @@ def load(args: argparse.Namespace, reporter: Reporter, *, secrets: bool = True) 
         os.environ,
         config_file=Path(config) if config else None,
         require_secrets=secrets,
+        consent_only=consent_only,
     )
     if secrets:
         reporter.redact(settings.integration_key.reveal())
@@ -409,7 +416,7 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
 def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
     from .auth import consent_url
 
-    settings = load(args, reporter)
+    settings = load(args, reporter, consent_only=True)
     print(consent_url(settings, args.redirect_uri))
     return EXIT_OK
 

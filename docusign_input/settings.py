@@ -324,6 +324,7 @@ def load_settings(
     *,
     config_file: Path | None = None,
     require_secrets: bool = True,
+    consent_only: bool = False,
     now: datetime | None = None,
 ) -> Settings:
     """Build the one ``Settings`` value, or raise ``ConfigError`` naming the first bad setting.
@@ -332,6 +333,8 @@ def load_settings(
     absent) when not given; ``token_cache`` is ``False`` for ``--no-token-cache``. ``environ``: the
     process environment. ``config_file``: the ``--config`` path. ``require_secrets=False`` (for
     ``status`` and ``checkpoint``) skips the integration key and the private key entirely.
+    ``consent_only`` (for ``consent-url``) needs only the environment and the integration key: an
+    admin grants consent before anyone has a user ID or a key pair in place.
     ``now`` is the clock for the backfill check (tests pass a fixed one).
     """
     src = _Sources(flags, environ, config_file)
@@ -353,12 +356,17 @@ def load_settings(
         )
     user_id = take("user_id", _user_id)
     if user_id is None:
-        raise ConfigError(
-            "the user ID is not set",
-            "set DOCUSIGN_USER_ID (or --user-id) to the API Username GUID of the impersonated "
-            "admin, shown in Apps and Keys",
-        )
-    if require_secrets:
+        if not consent_only:
+            raise ConfigError(
+                "the user ID is not set",
+                "set DOCUSIGN_USER_ID (or --user-id) to the API Username GUID of the impersonated "
+                "admin, shown in Apps and Keys",
+            )
+        user_id = ""
+    if consent_only:
+        integration_key, sources["integration_key"] = _integration_key(src)
+        private_key, private_source = Secret(""), ""
+    elif require_secrets:
         integration_key, key_label = _integration_key(src)
         private_key, private_source, private_label = _private_key(src, environ)
         sources["integration_key"] = key_label

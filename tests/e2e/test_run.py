@@ -254,6 +254,30 @@ def test_consent_url_command(simulator, connector):
     assert "scope=signature%20impersonation" in url and simulator.integration_key in url
 
 
+def test_consent_url_needs_only_the_environment_and_the_integration_key():
+    """README step 2: consent comes before the admin's user ID and the key pair are in place."""
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCUSIGN_")}
+    env.update(
+        DOCUSIGN_ENVIRONMENT="production",
+        DOCUSIGN_INTEGRATION_KEY="1f2e3d4c-0000-4000-8000-123456789abc",
+    )
+    proc = subprocess.run(
+        connector_command() + ["consent-url", "--redirect-uri", "https://example.com/cb"],
+        env=env,
+        capture_output=True,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().strip() == (
+        "https://account.docusign.com/oauth/auth?response_type=code"
+        "&scope=signature%20impersonation&client_id=1f2e3d4c-0000-4000-8000-123456789abc"
+        "&redirect_uri=https%3A%2F%2Fexample.com%2Fcb"
+    )
+    del env["DOCUSIGN_INTEGRATION_KEY"]
+    missing = subprocess.run(connector_command() + ["consent-url"], env=env, capture_output=True)
+    assert missing.returncode == 78 and b"integration key" in missing.stderr.lower()
+
+
 def test_checkpoint_show_and_reset(simulator, connector):
     simulator.seed_backlog(5, days=1)
     connector.run("run", "--backfill-start", "earliest")
