@@ -214,6 +214,7 @@ def load(
         require_secrets=secrets,
         consent_only=consent_only,
     )
+    reporter.configure(level=settings.log_level, fmt=settings.log_format)
     if secrets:
         reporter.redact(settings.integration_key.reveal())
     return settings

@@ -31,6 +31,11 @@ class Reporter:
         #: Secrets to blank out if one ever reaches a message (defence in depth).
         self._redact: re.Pattern[str] | None = None
 
+    def configure(self, *, level: str, fmt: str) -> None:
+        """Adopt the resolved log settings (they may come from the --config file)."""
+        self.threshold = LEVELS.get(level, 20)
+        self.fmt = fmt
+
     def redact(self, *values: str) -> None:
         """Blank these values out of every line, except the integration key as the `client_id`
         of a consent URL: the one place an admin must see it."""

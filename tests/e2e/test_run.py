@@ -415,6 +415,20 @@ def test_json_log_format_gives_one_json_object_per_stderr_line(simulator, connec
     assert failed.returncode == 77 and last["level"] == "error" and last["exit_code"] == 77
 
 
+def test_log_format_and_level_from_the_config_file_and_in_any_case(simulator, connector, tmp_path):
+    simulator.seed_backlog(5, days=1)
+    config = tmp_path / "docusign-input.toml"
+    config.write_text('log_format = "json"\nlog_level = "warning"\nbackfill_start = "earliest"\n')
+    quiet = connector.run("run", "--config", str(config))
+    assert quiet.returncode == 0 and stderr_lines(quiet) == []  # warning: no "sync done"
+    simulator.set_monitor_enabled(False)
+    failed = connector.run("run", "--config", str(config))
+    assert failed.returncode == 77
+    assert json.loads(stderr_lines(failed)[-1])["exit_code"] == 77
+    shouted = connector.run("run", env={"DOCUSIGN_LOG_FORMAT": "JSON"})
+    assert json.loads(stderr_lines(shouted)[-1])["exit_code"] == 77
+
+
 def test_toml_config_file_with_flag_and_environment_precedence(simulator, connector, tmp_path):
     simulator.seed_backlog(12, days=1)
     config = tmp_path / "docusign-input.toml"
