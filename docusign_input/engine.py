@@ -33,6 +33,9 @@ __all__ = [
 
 #: DocuSign keeps about seven days of events; a longer outage may have lost some.
 RETENTION = timedelta(days=7)
+#: A backfill of exactly the retention (`7d`, as README suggests) is resolved when the settings are
+#: read and used a moment later; it only warns once it is older than this much past the retention.
+BACKFILL_SLACK = timedelta(minutes=1)
 #: Resuming by time after a rejected cursor starts this far before the newest delivered event:
 #: more than DocuSign's ~5 minutes of ingestion lag, so nothing ingested late is skipped.
 RESUME_OVERLAP = timedelta(minutes=10)
@@ -103,7 +106,7 @@ def start_position(
         return Start("")
     if isinstance(backfill, datetime):
         warnings = []
-        if now - backfill > RETENTION:
+        if now - backfill > RETENTION + BACKFILL_SLACK:
             warnings.append(
                 f"the backfill start {format_time(backfill)} is older than DocuSign's "
                 f"{RETENTION.days}-day retention: the earliest events may no longer be available"

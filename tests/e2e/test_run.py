@@ -31,6 +31,15 @@ def test_backfill_earliest_delivers_every_event_byte_for_byte_in_order(simulator
     assert any("sync done" in line and "events=1200" in line for line in stderr_lines(proc))
 
 
+def test_backfill_start_7d_as_readme_suggests_runs_without_a_retention_warning(
+    simulator, connector
+):
+    simulator.seed_backlog(20, days=2)
+    proc = connector.run("run", "--backfill-start", "7d")
+    assert proc.returncode == 0 and len(lines_of(proc.stdout)) == 20
+    assert not [line for line in stderr_lines(proc) if "warning" in line], proc.stderr.decode()
+
+
 def test_second_run_delivers_only_new_events_and_mints_no_token(simulator, connector):
     simulator.seed_backlog(50, days=1)
     assert connector.run("run", "--backfill-start", "earliest").returncode == 0

@@ -46,6 +46,12 @@ def test_backfill_older_than_retention_warns():
     assert start.warnings and "retention" in start.warnings[0]
 
 
+def test_backfill_of_exactly_seven_days_resolved_a_moment_ago_does_not_warn():
+    # `--backfill-start 7d` is resolved when the settings are read, the sync starts later.
+    start = start_position(None, NOW - timedelta(days=7), NOW + timedelta(seconds=2))
+    assert start.warnings == []
+
+
 def test_resumed_checkpoint_older_than_seven_days_warns_and_records_the_gap():
     old = Checkpoint("development", "u", cursor="aa_1", updated_at="2026-11-18T12:00:00Z")
     start = start_position(old, None, NOW)
