@@ -621,8 +621,8 @@ def _state_home(environ: Mapping[str, str]) -> Path:
 
 def _integer(value: _Value) -> int:
     raw = value.raw
-    if isinstance(raw, bool):
-        raise ConfigError(f"{value.label} must be a whole number, not {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):  # TOML true, 5.5, [..]
+        raise ConfigError(f"{value.label} must be a whole number, not {raw!r}", "give e.g. 2000")
     if isinstance(raw, int):
         return raw
     text = _text(value)

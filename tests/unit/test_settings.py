@@ -209,7 +209,12 @@ def test_config_file_with_secret_readable_by_others_warns(env: dict[str, str],
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("page_sise = 10\n", "unknown setting 'page_sise'"), ("page_size = \n", "not valid TOML")],
+    [
+        ("page_sise = 10\n", "unknown setting 'page_sise'"),
+        ("page_size = \n", "not valid TOML"),
+        # not "quote the value": "5.5" would fail the same way
+        ("page_size = 5.5\n", "must be a whole number, not 5.5. Give e.g. 2000"),
+    ],
 )
 def test_bad_config_file(env: dict[str, str], tmp_path: Path, text: str, needle: str) -> None:
     error = config_error(env, {}, write_config(tmp_path, text))
