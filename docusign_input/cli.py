@@ -27,9 +27,16 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours
 # -- parser ---------------------------------------------------------------------------------------
 
 
-def _settings_flags() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one stderr line (cause and fix), like every other exit."""
+
+    def error(self, message: str) -> Any:  # argparse: NoReturn
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _settings_flags() -> _Parser:
     """The setting flags every command that reads settings accepts (after the command name)."""
-    flags = argparse.ArgumentParser(add_help=False)
+    flags = _Parser(add_help=False)
     group = flags.add_argument_group("settings (flag > environment > --config file)")
     add = group.add_argument
     add("--config", metavar="FILE", help="TOML file with settings")
@@ -59,7 +66,7 @@ def _settings_flags() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     settings = _settings_flags()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="docusign-input",
         description="DocuSign Monitor events as JSON lines on stdout, for Vector, Fluent Bit and "
         "other log shippers.",
@@ -503,7 +510,7 @@ def cmd_simulate(args: argparse.Namespace, reporter: Reporter) -> int:
 def run_simulator(argv: list[str]) -> int:
     from .simulator import cli as simulator_cli
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="docusign-input simulate", description="Run the embedded DocuSign simulator."
     )
     simulator_cli.add_arguments(parser)

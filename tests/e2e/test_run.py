@@ -225,6 +225,23 @@ def test_bad_settings_give_one_line_and_exit_78_without_network(
     assert len(simulator.requests) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("run", "--bogus"), "unrecognized arguments: --bogus"),
+        (("status", "--max-lag", "soon"), "--max-lag"),
+        (("checkpoint",), "ACTION"),
+        (("simulate", "--port", "x"), "--port"),
+    ],
+)
+def test_usage_errors_are_one_stderr_line_and_exit_2(connector, args, needle):
+    # interface.md: every non-zero exit prints one line on stderr that names the cause and the fix
+    proc = connector.run(*args)
+    assert proc.returncode == 2
+    lines = stderr_lines(proc)
+    assert len(lines) == 1 and needle in lines[0] and "--help" in lines[0], lines
+
+
 def test_status_reports_health_and_max_lag(simulator, connector):
     assert connector.run("status").returncode == 1  # never ran
     connector.run("run")
