@@ -34,6 +34,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
+def _non_negative(value: str) -> float:
+    """Seconds or a rate: a finite number, 0 or more (argparse makes the error an exit 2)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: give a finite number, 0 or more")
+    return number
+
+
 def _settings_flags() -> _Parser:
     """The setting flags every command that reads settings accepts (after the command name)."""
     flags = _Parser(add_help=False)
@@ -95,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[settings], help="health from the checkpoint")
     status.add_argument(
         "--max-lag",
-        type=float,
+        type=_non_negative,
         metavar="SECONDS",
         help="unhealthy when the last success is older than this",
     )
@@ -124,13 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=cmd_simulate)
 
     demo = commands.add_parser("demo", help="watch events flow from a throwaway simulator")
-    demo.add_argument("--seconds", type=float, default=15.0, help="how long to follow (default 15)")
+    demo.add_argument(
+        "--seconds", type=_non_negative, default=15.0, help="how long to follow (default 15)"
+    )
     demo.add_argument(
         "--backlog", type=int, default=100, help="events already waiting (default 100)"
     )
     demo.add_argument(
         "--events-per-minute",
-        type=float,
+        type=_non_negative,
         default=120.0,
         help="new events while following (default 120)",
     )
@@ -451,7 +464,12 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
         print(f"checkpoint            {path}")
         for name, value in report.lines():
             print(f"{name:<21} {value}")
-    return EXIT_OK if report.healthy else EXIT_UNHEALTHY
+    if report.healthy:
+        return EXIT_OK
+    reporter.error(
+        f"unhealthy: {'; '.join(report.problems)} (fix: {report.fix})", exit_code=EXIT_UNHEALTHY
+    )
+    return EXIT_UNHEALTHY
 
 
 def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -476,6 +494,13 @@ def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
     from .timestamps import format_time, parse_when
 
     settings = load(args, reporter, secrets=False)
+    if args.to is None and not Path(settings.checkpoint_path).exists():
+        # Nothing to forget: writing an empty checkpoint would only bind the path to this user.
+        reporter.info(
+            f"no checkpoint at {settings.checkpoint_path}: nothing to reset; the first run "
+            "starts per --backfill-start (or now)"
+        )
+        return EXIT_OK
     store, checkpoint = open_checkpoint(settings, lock=True)
     try:
         if args.to is None:

@@ -26,6 +26,8 @@ class HealthReport:
     healthy: bool
     problems: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    #: What to do about the problems, for the one stderr line every non-zero exit prints.
+    fix: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"healthy": self.healthy, "problems": self.problems, **self.details}
@@ -40,24 +42,32 @@ def assess(
     checkpoint: Checkpoint | None, now: datetime, *, max_lag_s: float | None
 ) -> HealthReport:
     if checkpoint is None:
-        return HealthReport(False, ["no checkpoint yet: the collector has never run successfully"])
+        return HealthReport(
+            False,
+            ["no checkpoint yet: the collector has never run successfully"],
+            fix="run `docusign-input run`, or pass the --checkpoint the collector uses",
+        )
     health = checkpoint.health
     problems: list[str] = []
+    fixes: list[str] = []
     last_success = _age_s(health.last_success, now)
     event_lag = _age_s(checkpoint.newest_event_time, now)
     error = dict(health.last_error) if health.last_error else None
     if error is not None:
         problems.append(f"last attempt failed: {error.get('message', '?')}")
+        fixes.append("the failure's message says what to change; the next good sync clears it")
     if last_success is None:
         problems.append("no successful sync recorded")
     elif max_lag_s is not None and last_success > max_lag_s:
         problems.append(f"last success {last_success:.0f} s ago, more than --max-lag {max_lag_s:g}")
+        fixes.append("check that the shipper still runs the collector and read its stderr")
     gap_age = _age_s((health.possible_gap or {}).get("detected_at"), now)
     if health.possible_gap and (gap_age is None or gap_age < GAP_ALERT_S):
         problems.append(
             f"possible gap: the collector resumed after {health.possible_gap.get('days')} days, "
             "longer than DocuSign's 7-day retention"
         )
+        fixes.append("events older than 7 days may be missing; this alert clears after 24 h")
     details = {
         "last_success": health.last_success,
         "seconds_since_success": None if last_success is None else round(last_success, 1),
@@ -68,7 +78,9 @@ def assess(
         "last_error": error,
         "possible_gap": health.possible_gap,
     }
-    return HealthReport(not problems, problems, details)
+    if problems and not fixes:
+        fixes.append("run `docusign-input run` and read its stderr")
+    return HealthReport(not problems, problems, details, fix="; ".join(fixes))
 
 
 def _show(value: Any) -> str:

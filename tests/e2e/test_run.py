@@ -230,6 +230,8 @@ def test_bad_settings_give_one_line_and_exit_78_without_network(
     [
         (("run", "--bogus"), "unrecognized arguments: --bogus"),
         (("status", "--max-lag", "soon"), "--max-lag"),
+        (("status", "--max-lag", "-60"), "0 or more"),
+        (("demo", "--seconds", "nan"), "--seconds"),
         (("checkpoint",), "ACTION"),
         (("simulate", "--port", "x"), "--port"),
     ],
@@ -250,7 +252,19 @@ def test_status_reports_health_and_max_lag(simulator, connector):
     as_json = json.loads(connector.run("status", "--json").stdout)
     assert as_json["healthy"] is True and as_json["last_success"]
     time.sleep(1.1)
-    assert connector.run("status", "--max-lag", "1").returncode == 1
+    stale = connector.run("status", "--max-lag", "1")
+    assert stale.returncode == 1
+    # Exit 1 is a non-zero exit: one stderr line with the cause and the fix, like the others.
+    lines = stderr_lines(stale)
+    assert len(lines) == 1 and "more than --max-lag 1" in lines[0] and "fix:" in lines[0]
+
+
+def test_status_without_a_checkpoint_says_what_to_run(connector):
+    proc = connector.run("status")
+    assert proc.returncode == 1
+    lines = stderr_lines(proc)
+    assert len(lines) == 1 and "no checkpoint yet" in lines[0]
+    assert "docusign-input run" in lines[0]
 
 
 def test_status_reports_the_last_error(simulator, connector):
@@ -313,6 +327,12 @@ def test_checkpoint_show_and_reset(simulator, connector):
     again = connector.run("run")
     # Rewound: the events come back only if they were not remembered as recent; all were.
     assert again.returncode == 0 and lines_of(again.stdout) == []
+
+
+def test_checkpoint_reset_without_a_checkpoint_creates_none(connector):
+    proc = connector.run("checkpoint", "reset")
+    assert proc.returncode == 0 and b"nothing to reset" in proc.stderr
+    assert not connector.checkpoint.exists()
 
 
 def test_python_dash_m_is_the_same_program(connector):
