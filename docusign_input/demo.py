@@ -74,10 +74,17 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
             )
             delivered = lines.count
             ingested = len(sim.event_ids())
+            waiting = ingested - delivered
             say(
                 f"\ndemo: {delivered} events delivered of {ingested} ingested by the simulator; "
                 f"the connector exited {code} after SIGTERM\n"
             )
+            if waiting > 0:
+                say(
+                    f"demo: the other {waiting} arrived after the connector's last poll (every "
+                    "2 s); in a real deployment the next poll or run fetches them from where the "
+                    "checkpoint stopped\n"
+                )
             say(status.stdout)
             say(
                 "\nNext: `docusign-input simulate` keeps a simulator running for your own "
