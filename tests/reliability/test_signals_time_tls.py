@@ -88,6 +88,8 @@ def test_clock_skew_is_one_line_exit_77(simulator_factory, tmp_path, skew_s):
     assert len(proc.stderr.decode().strip().splitlines()) == 1
     if skew_s > 0:  # our exp is in DocuSign's past: expired_grant
         assert "clock" in line and "NTP" in line
+    else:  # our iat is in its future: DocuSign blames the key, so the fix must name the clock too
+        assert "no_valid_keys_or_signatures" in line and "system clock" in line
     record("clock-skew", skew_s=skew_s, line=line[line.find("error: ") + 7 :][:200])
 
 
