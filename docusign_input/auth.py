@@ -32,6 +32,7 @@ from .errors import (
     ConsentRequired,
     RateLimited,
     TemporaryError,
+    TlsFailure,
     TokenRejected,
 )
 from .retry import retry_after_s
@@ -259,7 +260,7 @@ class TokenProvider:
             raise TemporaryError(f"DocuSign's auth server {host} timed out",
                                  _NETWORK_FIX) from None
         except requests.exceptions.SSLError:
-            raise TemporaryError(
+            raise TlsFailure(
                 f"TLS verification of DocuSign's auth server {host} failed",
                 "check the system clock and the CA bundle (REQUESTS_CA_BUNDLE) or proxy",
             ) from None

@@ -24,6 +24,7 @@ __all__ = [
     "MonitorNotEnabled",
     "TemporaryError",
     "RateLimited",
+    "TlsFailure",
     "LockHeld",
     "BadAnswer",
     "CursorRejected",
@@ -119,6 +120,11 @@ class TemporaryError(ConnectorError):
 
 class RateLimited(TemporaryError):
     """429 from DocuSign."""
+
+
+class TlsFailure(TemporaryError):
+    """TLS verification failed: exit 75 at once in `run` (retrying within seconds cannot fix a
+    CA bundle, a proxy or a clock), retried with the long backoff by `--follow`."""
 
 
 class LockHeld(ConnectorError):

@@ -22,6 +22,7 @@ from .errors import (
     MonitorNotEnabled,
     RateLimited,
     TemporaryError,
+    TlsFailure,
     TokenRejected,
 )
 from .retry import RateInfo, retry_after_s
@@ -97,7 +98,7 @@ class StreamClient:
             )
             body = response.content
         except requests.exceptions.SSLError:
-            raise TemporaryError(
+            raise TlsFailure(
                 f"TLS verification failed for {self.url}",
                 "if you use a private CA or a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE at "
                 "its CA certificate; verification cannot be switched off",

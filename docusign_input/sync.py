@@ -31,6 +31,7 @@ from .errors import (
     ConnectorError,
     CursorRejected,
     TemporaryError,
+    TlsFailure,
     TokenRejected,
 )
 from .output import Output
@@ -267,7 +268,7 @@ class Collector:
             try:
                 return source.fetch(cursor, self.page_size)
             except (TemporaryError, BadAnswer) as exc:
-                if self.backoff.gives_up(retry):
+                if isinstance(exc, TlsFailure) or self.backoff.gives_up(retry):
                     raise
                 delay = self.backoff.delay_s(retry, self.rand, getattr(exc, "retry_after_s", None))
                 self.reporter.warning(exc.line(), retry=retry + 1, wait_s=round(delay, 1))

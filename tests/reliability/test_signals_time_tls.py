@@ -170,6 +170,16 @@ def test_tls_with_a_private_ca_works_only_when_the_ca_is_given(simulator_factory
     assert refused.returncode == 75, refused.stderr.decode()
     line = one_error_line(refused)
     assert "TLS" in line and "REQUESTS_CA_BUNDLE" in line
+    # `run` gives up at once: no retry within seconds can change a CA bundle (the quick retries
+    # for network blips would each log a warning line and then end the same way).
+    tokens_before = sim.token_requests
+    no_ca = conn.run(
+        "run", "--backfill-start", "earliest", env={"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": ""}
+    )
+    assert no_ca.returncode == 75, no_ca.stderr.decode()
+    assert len(no_ca.stderr.decode().strip().splitlines()) == 1
+    assert "TLS" in one_error_line(no_ca)
+    assert sim.token_requests == tokens_before  # the handshake failed: nothing reached it
     ok = conn.run(
         "run", "--backfill-start", "earliest", env={"REQUESTS_CA_BUNDLE": str(certs["ca"])}
     )
