@@ -30,7 +30,7 @@ class HealthReport:
     fix: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "problems": self.problems, **self.details}
+        return {"healthy": self.healthy, "problems": self.problems, "fix": self.fix, **self.details}
 
     def lines(self) -> list[tuple[str, str]]:
         rows = [(name.replace("_", " "), _show(value)) for name, value in self.details.items()]

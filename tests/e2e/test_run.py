@@ -273,7 +273,9 @@ def test_status_reports_the_last_error(simulator, connector):
     assert connector.run("run").returncode == 77
     status = connector.run("status", "--json")
     assert status.returncode == 1
-    assert "Monitor" in json.loads(status.stdout)["last_error"]["message"]
+    report = json.loads(status.stdout)
+    assert "Monitor" in report["last_error"]["message"]
+    assert report["fix"] and report["fix"] in stderr_lines(status)[0]
 
 
 def test_check_reports_without_saving_anything(simulator, connector):
