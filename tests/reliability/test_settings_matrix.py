@@ -10,6 +10,8 @@ from campaign import Connector, one_error_line, record
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from docusign_input.settings import pem_line
+
 RESULTS: list = []
 
 
@@ -29,8 +31,10 @@ def _keys(tmp_path) -> dict[str, str]:
         "public_pem": rsa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
-        "garbage_pem": b"-----BEGIN RSA PRIVATE KEY-----\nnot base64 at all!\n"
-        b"-----END RSA PRIVATE KEY-----\n",
+        "garbage_pem": (
+            f"{pem_line('BEGIN', 'RSA PRIVATE KEY')}\nnot base64 at all!\n"
+            f"{pem_line('END', 'RSA PRIVATE KEY')}\n"
+        ).encode(),
         "empty_pem": b"",
         "ik_txt": b"",
     }

