@@ -15,7 +15,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Sequence, Tuple
 
-__all__ = ["EventFactory", "random_guid", "render_json"]
+__all__ = [
+    "ALERT_ACTIONS",
+    "EventFactory",
+    "KINDS",
+    "Kind",
+    "SEVERITIES",
+    "random_guid",
+    "render_json",
+]
 
 _TEMPLATE_POOL = 256
 _LARGE_EVERY = 1000  # one event in this many is tens of kilobytes
@@ -64,28 +72,90 @@ _USER_AGENTS: Sequence[Tuple[str, str, str, str, str]] = (
     ("", "", "", "", ""),
 )
 
-_ACTIONS: Sequence[Tuple[str, str, str, str]] = (
-    # object, action, source, result
-    ("Account", "UserAdded", "API", ""),
-    ("Account", "UserDeleted", "Web", ""),
-    ("Account", "PermissionProfileChanged", "Web", ""),
-    ("Account", "SettingChanged", "Web", ""),
-    ("User", "Login", "Web", "Success"),
-    ("User", "Login", "Mobile", "Failure"),
-    ("User", "PasswordChanged", "Web", "Success"),
-    ("User", "TwoFactorAuthenticationChanged", "Web", ""),
-    ("Envelope", "Voided", "API", ""),
-    ("Envelope", "Downloaded", "Web", ""),
-    ("Envelope", "Purged", "System", ""),
-    ("Document", "Downloaded", "API", ""),
-    ("Organization", "DomainAdded", "Web", ""),
-    ("Organization", "SsoSettingsChanged", "Web", ""),
-    ("Integration", "IntegratorKeyCreated", "Web", ""),
+
+@dataclass(frozen=True)
+class Kind:
+    """One (object, action) DocuSign records, with the source and result it comes with."""
+
+    object: str
+    action: str
+    source: str = "Web"
+    result: str = ""
+    weight: int = 1  # relative share of the background activity
+
+
+# Every kind the connector's schema mappings classify (the vocabulary shared with the attack
+# scenarios): logins and account changes, permissions, groups, agreements, settings. Alerts are
+# drawn separately (ALERT_ACTIONS x SEVERITIES).
+KINDS: Tuple[Kind, ...] = (
+    Kind("User", "Login", "Web", "Success", 8),
+    Kind("User", "Login", "Mobile", "Success", 3),
+    Kind("User", "Login", "API", "Success", 3),
+    Kind("User", "Login", "Web", "Failure", 2),
+    Kind("User", "Login", "Mobile", "Failure"),
+    Kind("User", "Login", "API", "Failure"),
+    Kind("User", "Logout", "Web", "", 4),
+    Kind("User", "AccountLocked", "Web"),
+    Kind("User", "AccountUnlocked", "Web"),
+    Kind("User", "PasswordChanged", "Web", "Success"),
+    Kind("User", "PasswordReset", "Web"),
+    Kind("User", "TwoFactorAuthenticationChanged", "Web"),
+    Kind("Account", "UserAdded", "API", "", 2),
+    Kind("Account", "UserClosed", "Web"),
+    Kind("Account", "UserDeleted", "Web"),
+    Kind("Account", "PermissionProfileChanged", "Web"),
+    Kind("Account", "PermissionProfileAssigned", "Web"),
+    Kind("Account", "AdministratorAdded", "Web"),
+    Kind("Account", "GroupCreated", "Web"),
+    Kind("Account", "GroupDeleted", "Web"),
+    Kind("Account", "GroupMemberAdded", "Web"),
+    Kind("Account", "GroupMemberRemoved", "Web"),
+    Kind("Envelope", "Sent", "API", "", 8),
+    Kind("Envelope", "Viewed", "Web", "", 6),
+    Kind("Envelope", "Downloaded", "Web", "", 3),
+    Kind("Envelope", "Voided", "API"),
+    Kind("Envelope", "Deleted", "Web"),
+    Kind("Envelope", "Purged", "System"),
+    Kind("Document", "Downloaded", "API", "", 3),
+    Kind("Template", "Created", "Web"),
+    Kind("Template", "Modified", "Web"),
+    Kind("Template", "Deleted", "Web"),
+    Kind("Template", "Shared", "Web"),
+    Kind("Account", "SettingChanged", "Web"),
+    Kind("Organization", "SsoSettingsChanged", "Web"),
+    Kind("Organization", "IpAllowListChanged", "Web"),
+    Kind("Organization", "DomainAdded", "Web"),
+    Kind("Account", "ConnectConfigurationChanged", "Web"),
+    Kind("Integration", "IntegratorKeyCreated", "Web"),
 )
 
-_ALERT_ACTIONS = ("IpAddressOutsideAllowedRanges", "TooManyLoginFailures", "CredentialLeakDetected")
-_SEVERITIES = ("Low", "Medium", "High")
+ALERT_ACTIONS = ("IpAddressOutsideAllowedRanges", "TooManyLoginFailures", "CredentialLeakDetected")
+SEVERITIES = ("Low", "Medium", "High")
 _DOCUMENT_NAMES = ("Contrat de vente – Müller.pdf", "NDA 2026.pdf", "見積書.pdf", "Offer 💼.docx")
+_TEMPLATE_NAMES = ("Offer letter", "Mutual NDA", "Kaufvertrag – Fahrzeug", "発注書")
+_PROFILES = (
+    ("14414475", "Account Administrator"),
+    ("14414476", "DocuSign Sender"),
+    ("14414477", "DocuSign Viewer"),
+)
+_GROUPS = ("Everyone", "Legal", "Sales – EMEA", "経理")
+_SETTINGS = (  # property (the setting's name), old value, new value (the field)
+    ("TwoFactorAuthentication", "Enabled", "Disabled"),
+    ("IpAllowList", "10.0.0.0/8", "0.0.0.0/0"),
+    ("SessionTimeout", "20", "480"),
+    ("allowSigningExtensions", "false", "true"),
+)
+_AFFECTING = {  # actions done to another user: data.AffectedUserId names them
+    "UserAdded",
+    "UserClosed",
+    "UserDeleted",
+    "PermissionProfileAssigned",
+    "AdministratorAdded",
+    "GroupMemberAdded",
+    "GroupMemberRemoved",
+    "AccountUnlocked",
+    "PasswordReset",
+}
 
 # Placeholders replaced per event; chosen so they cannot occur in rendered JSON otherwise.
 _TS, _ID, _IDS, _COUNT = "@@ts@@", "@@id@@", "@@ids@@", "@@count@@"
@@ -144,8 +214,15 @@ class EventFactory:
         self._recent: Deque[str] = deque(maxlen=8)
         self._minutes: Dict[int, bytes] = {}
         self._large_phase = self._rng.randrange(_LARGE_EVERY)
-        self._normal = [_Template.of(self._event()) for _ in range(_TEMPLATE_POOL)]
-        self._alerts = [_Template.of(self._alert()) for _ in range(_TEMPLATE_POOL // 8)]
+        # The first templates are one of each kind (and each alert and severity) so that any
+        # backlog of a few thousand events holds every kind; the rest follow the weights.
+        kinds = list(KINDS) + self._rng.choices(
+            KINDS, weights=[k.weight for k in KINDS], k=_TEMPLATE_POOL - len(KINDS)
+        )
+        self._normal = [_Template.of(self._event(kind)) for kind in kinds]
+        alerts = [(a, s) for a in ALERT_ACTIONS for s in SEVERITIES]
+        alerts += [alerts[i % len(alerts)] for i in range(_TEMPLATE_POOL // 8 - len(alerts))]
+        self._alerts = [_Template.of(self._alert(a, s)) for a, s in alerts]
         self._large = [_Template.of(self._large_event()) for _ in range(3)]
 
     def make(self, ingested_at: float) -> Tuple[str, bytes]:
@@ -180,6 +257,22 @@ class EventFactory:
         self._recent.append(event_id)
         return event_id, out
 
+    def event(
+        self, obj: str, action: str, *, source: str = "Web", result: str = "", **fields: Any
+    ) -> Dict[str, Any]:
+        """A complete event of this kind (every SDK field, the kind's data, property and field),
+        for scenarios to build on; ``fields`` replace top-level fields (``eventId``,
+        ``timestamp``, ``userId``, ``ipAddress``, ``data``...). An alert gets empty ``EventIds``,
+        ``Count`` "0" and ``Severity`` "Medium" unless ``data`` is given."""
+        if obj == "Alert":
+            event = self._alert(action, "Medium")
+            event["data"] = {"EventIds": [], "Count": "0", "Severity": "Medium"}
+        else:
+            event = self._event(Kind(obj, action, source, result))
+        event.update(timestamp="", eventId="")
+        event.update(fields)
+        return event
+
     def _timestamp(self, unix_s: float, with_fraction: bool) -> bytes:
         """``2026-11-27T09:10:06.0512813Z`` (seven digits, as DocuSign) or ``...06Z`` (some)."""
         ticks = int(unix_s * 10_000_000)
@@ -197,15 +290,13 @@ class EventFactory:
 
     # -- template shapes -------------------------------------------------------------------
 
-    def _event(self) -> Dict[str, Any]:
-        rng = self._rng
-        obj, action, source, result = rng.choice(_ACTIONS)
-        return self._envelope(obj, action, source, result, self._data_for(obj, action))
+    def _event(self, kind: Kind) -> Dict[str, Any]:
+        data, prop, field = self._details(kind)
+        return self._envelope(kind.object, kind.action, kind.source, kind.result, data, prop, field)
 
-    def _alert(self) -> Dict[str, Any]:
-        rng = self._rng
-        data = {"EventIds": [_IDS], "Count": _COUNT, "Severity": rng.choice(_SEVERITIES)}
-        return self._envelope("Alert", rng.choice(_ALERT_ACTIONS), "System", "", data)
+    def _alert(self, action: str, severity: str) -> Dict[str, Any]:
+        data = {"EventIds": [_IDS], "Count": _COUNT, "Severity": severity}
+        return self._envelope("Alert", action, "System", "", data)
 
     def _large_event(self) -> Dict[str, Any]:
         rng = self._rng
@@ -221,33 +312,56 @@ class EventFactory:
         data = {"ImportId": random_guid(rng), "Users": rows, "Count": str(len(rows))}
         return self._envelope("Account", "BulkUsersImported", "API", "Success", data)
 
-    def _data_for(self, obj: str, action: str) -> Dict[str, Any]:
-        rng = self._rng
+    def _details(self, kind: Kind) -> Tuple[Dict[str, Any], str, str]:
+        """``data``, ``property`` and ``field`` as DocuSign fills them for this kind."""
+        rng, obj, action = self._rng, kind.object, kind.action
+        data: Dict[str, Any] = {}
+        prop = field = ""
+        if action in _AFFECTING:
+            data["AffectedUserId"] = random_guid(rng)
         if obj in ("Envelope", "Document"):
-            return {"EnvelopeId": random_guid(rng), "DocumentName": rng.choice(_DOCUMENT_NAMES)}
-        if obj == "Account" and action.startswith("User"):
-            return {
-                "AffectedUserId": random_guid(rng),
-                "AffectedMembershipId": random_guid(rng),
-                "PermissionProfileId": str(rng.randrange(10**8)),
-            }
-        if action == "SettingChanged":
-            return {
-                "SettingName": "allowSigningExtensions",
-                "OldValue": "false",
-                "NewValue": "true",
-            }
-        return {}
+            data.update(EnvelopeId=random_guid(rng), DocumentName=rng.choice(_DOCUMENT_NAMES))
+        elif obj == "Template":
+            data.update(TemplateId=random_guid(rng), TemplateName=rng.choice(_TEMPLATE_NAMES))
+        elif action in ("UserAdded", "UserClosed", "UserDeleted"):
+            data.update(AffectedMembershipId=random_guid(rng))
+            data.update(PermissionProfileId=str(rng.randrange(10**8)))
+        elif action.startswith("PermissionProfile"):
+            profile_id, profile_name = rng.choice(_PROFILES)
+            data.update(PermissionProfileId=profile_id, PermissionProfileName=profile_name)
+        elif action.startswith("Group"):
+            data.update(GroupId=str(rng.randrange(10**7)), GroupName=rng.choice(_GROUPS))
+        elif action == "TwoFactorAuthenticationChanged":
+            prop, field = "TwoFactorAuthentication", rng.choice(("Enabled", "Disabled"))
+        elif action == "SettingChanged":
+            prop, old, field = rng.choice(_SETTINGS)
+            data.update(SettingName=prop, OldValue=old, NewValue=field)
+        elif action == "AccountLocked":
+            data.update(Reason="TooManyLoginFailures")
+        elif action == "DomainAdded":
+            data.update(DomainName=rng.choice(("example.com", "exemple.fr", "例え.jp")))
+        elif action == "ConnectConfigurationChanged":
+            data.update(ConnectId=str(rng.randrange(10**7)), Url="https://hooks.example.com/ds")
+        elif action == "IntegratorKeyCreated":
+            data.update(IntegratorKey=random_guid(rng))
+        return data, prop, field
 
     def _envelope(
-        self, obj: str, action: str, source: str, result: str, data: Dict[str, Any]
+        self,
+        obj: str,
+        action: str,
+        source: str,
+        result: str,
+        data: Dict[str, Any],
+        prop: str = "",
+        field: str = "",
     ) -> Dict[str, Any]:
         """Every SDK 2.x field, absent values as empty strings as DocuSign sends them."""
         rng = self._rng
         country, state, city, lat, lon = rng.choice(_LOCATIONS)
         agent, browser, os_family, device, major = rng.choice(_USER_AGENTS)
-        referenced = random_guid(rng) if obj == "Account" else ""
         affected = data.get("AffectedUserId", "")
+        referenced = affected or (random_guid(rng) if obj == "Account" else "")
         octets = (rng.randint(11, 223), rng.randrange(256), rng.randrange(256), rng.randint(1, 254))
         ip = ".".join(map(str, octets))
         return {
@@ -280,8 +394,8 @@ class EventFactory:
             },
             "object": obj,
             "action": action,
-            "property": "allowSigningExtensions" if action == "SettingChanged" else "",
-            "field": "",
+            "property": prop,
+            "field": field,
             "result": result,
             "source": source,
             "isUserMemberOfDomain": rng.random() < 0.7,

@@ -8,6 +8,7 @@ import re
 import time
 
 from docusign_input.simulator import Simulator, SimulatorConfig
+from docusign_input.simulator.events import ALERT_ACTIONS, KINDS, SEVERITIES, EventFactory
 from docusign_input.simulator.testing import bearer_session
 
 FIELDS = {
@@ -161,3 +162,42 @@ def test_seeding_a_large_backlog_is_fast() -> None:
     sim = Simulator(SimulatorConfig(backlog=100_000))
     assert len(sim.event_ids()) == 100_000
     assert time.monotonic() - started < 5  # a million in well under a minute
+
+
+def test_background_covers_every_kind_of_the_shared_vocabulary() -> None:
+    """Every (object, action, source, result) the mappings classify, and each alert at each
+    severity, appears in an ordinary backlog, so tests over it exercise every mapping branch."""
+    sim = Simulator(SimulatorConfig(backlog=5000, clock=fixed_clock))
+    events = [json.loads(sim.event_bytes(i)) for i in sim.event_ids()]
+    seen = {(e["object"], e["action"], e["source"], e["result"]) for e in events}
+    for kind in KINDS:
+        assert (kind.object, kind.action, kind.source, kind.result) in seen
+    alerts = {(e["action"], e["data"]["Severity"]) for e in events if e["object"] == "Alert"}
+    assert alerts == {(a, s) for a in ALERT_ACTIONS for s in SEVERITIES}
+    logins = {(e["source"], e["result"]) for e in events if e["action"] == "Login"}
+    assert logins == {(s, r) for s in ("Web", "Mobile", "API") for r in ("Success", "Failure")}
+    two_factor = [e for e in events if e["action"] == "TwoFactorAuthenticationChanged"]
+    assert {e["field"] for e in two_factor} == {"Enabled", "Disabled"}
+    assert {e["property"] for e in two_factor} == {"TwoFactorAuthentication"}
+    settings = {e["property"] for e in events if e["action"] == "SettingChanged"}
+    assert {"TwoFactorAuthentication", "IpAllowList", "SessionTimeout"} <= settings
+    assigned = [e for e in events if e["action"] == "PermissionProfileAssigned"]
+    assert "Account Administrator" in {e["data"]["PermissionProfileName"] for e in assigned}
+    assert all(e["affectedUserId"] == e["data"]["AffectedUserId"] for e in assigned)
+
+
+def test_event_builds_a_complete_event_of_a_kind_for_scenarios() -> None:
+    factory = EventFactory(1, "acct", "org", ["user"])
+    login = factory.event("User", "Login", source="API", result="Failure", userId="u-1")
+    assert set(login) == FIELDS and None not in walk(login)
+    assert (login["object"], login["action"], login["source"], login["result"]) == (
+        "User",
+        "Login",
+        "API",
+        "Failure",
+    )
+    assert login["userId"] == "u-1" and login["eventId"] == "" and login["timestamp"] == ""
+    alert = factory.event("Alert", "TooManyLoginFailures")
+    assert alert["data"] == {"EventIds": [], "Count": "0", "Severity": "Medium"}
+    two_factor = factory.event("User", "TwoFactorAuthenticationChanged")
+    assert two_factor["property"] == "TwoFactorAuthentication"
