@@ -5,21 +5,40 @@ load, so the per-pair ratios and the CPU seconds (less noisy than wall time) are
 to judge a change to the hot path.
 
 usage: python bench/pairs.py [--events 200000] [--pairs 4]
+
+"Ours" is the `docusign-input` installed beside the interpreter that runs this script, so the
+default install (`pip install .`, the README's command) is measured by running the script with
+that install's interpreter:
+
+    python3 -m venv /tmp/default && /tmp/default/bin/pip install . pytest
+    /tmp/default/bin/python bench/pairs.py   # pytest: the harness imports the simulator's fixtures
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import drain_bare, drain_ours  # noqa: E402
+from run import drain_bare, drain_ours, product_command, product_interpreter  # noqa: E402
 
 from docusign_input.simulator import Simulator, SimulatorConfig  # noqa: E402
+
+
+def measured_install() -> str:
+    """Which program is measured and which JSON codec it runs with (not the harness's own)."""
+    probe = subprocess.run(
+        [product_interpreter(), "-I", "-c",
+         "import docusign_input.codec as c; print(c.BACKEND, c.__file__)"],
+        capture_output=True, text=True, cwd="/",
+    )
+    codec = probe.stdout.strip() or probe.stderr.strip()[-200:]
+    return f"{' '.join(product_command())} (codec {codec})"
 
 
 def main() -> int:
@@ -41,6 +60,7 @@ def main() -> int:
                 cpu[name].append(done.cpu_s)
     pairs = [o / b for o, b in zip(rates["ours"], rates["bare"])]
     ours, bare = statistics.median(rates["ours"]), statistics.median(rates["bare"])
+    print(f"ours: {measured_install()}")
     print(f"{args.events:,} events, {args.pairs} pairs")
     print(f"events/s: ours {ours:,.0f}, bare {bare:,.0f}; ours / bare {ours / bare:.2f}")
     print(f"per pair: {', '.join(f'{r:.2f}' for r in pairs)}")
