@@ -28,7 +28,13 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one stderr line (cause and fix), like every other exit."""
+    """argparse, but a usage error is one stderr line (cause and fix), like every other exit, and
+    an option is never matched by a prefix (``--private-key`` is not ``--private-key-file``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # argparse: NoReturn
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
@@ -45,87 +51,175 @@ def _non_negative(value: str) -> float:
     return number
 
 
-def _settings_flags() -> _Parser:
-    """The setting flags every command that reads settings accepts (after the command name)."""
-    flags = _Parser(add_help=False)
-    group = flags.add_argument_group("settings (flag > environment > --config file)")
-    add = group.add_argument
-    add("--config", metavar="FILE", help="TOML file with settings")
-    add("--environment", choices=["development", "production"], help="DocuSign environment")
-    add("--user-id", metavar="GUID", help="ID of the impersonated admin user")
-    add("--private-key-file", metavar="FILE", help="RSA private key (PKCS#1 or PKCS#8 PEM)")
-    add(
-        "--backfill-start",
-        metavar="WHEN",
-        help="first sync only: date, date-time, 90m/36h/7d, earliest",
+def _duration(value: str) -> float:
+    """``900``, ``90s``, ``15m``, ``2h``: seconds, 0 or more."""
+    from .timestamps import parse_duration_s
+
+    try:
+        seconds = parse_duration_s(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a duration (give seconds or e.g. 90s, 15m, 2h)"
+        ) from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a duration of 0 or more")
+    return seconds
+
+
+_EXIT_CODES = """exit codes:
+  0   success (caught up; or stopped by SIGTERM/SIGINT)   1   status: unhealthy or stale
+  2   wrong command-line usage                            65  DocuSign sent unreadable data
+  70  internal error (a bug)                              74  output or checkpoint not writable
+  75  temporary: DocuSign unreachable or rate-limited, or the checkpoint is locked
+  77  DocuSign refused access (consent, key, user, Monitor not enabled)
+  78  configuration error (a setting missing or malformed)"""
+
+#: Two examples per command for its --help epilog.
+_EXAMPLES = {
+    "run": (
+        "docusign-input run --backfill-start 7d          # one sync, the last week first",
+        "docusign-input run --follow --output forward://127.0.0.1:24224",
+    ),
+    "check": (
+        "docusign-input check                     # preflight with the environment's settings",
+        "docusign-input check --config /etc/docusign-input/settings.toml",
+    ),
+    "consent-url": (
+        "DOCUSIGN_ENVIRONMENT=development DOCUSIGN_INTEGRATION_KEY_FILE=ik docusign-input "
+        "consent-url",
+        "docusign-input consent-url --redirect-uri https://example.com/docusign/consent",
+    ),
+    "status": (
+        "docusign-input status --checkpoint /var/lib/docusign-input/checkpoint.json",
+        "docusign-input status --max-lag 15m --json",
+    ),
+    "checkpoint show": (
+        "docusign-input checkpoint show",
+        "docusign-input checkpoint show --checkpoint /var/lib/docusign-input/checkpoint.json",
+    ),
+    "checkpoint reset": (
+        "docusign-input checkpoint reset --to 36h        # fetch the last 36 hours again",
+        "docusign-input checkpoint reset                 # forget the cursor",
+    ),
+}
+
+
+def _epilog(command: str) -> str:
+    """The environment variables of the settings this command uses, the exit codes, examples."""
+    from .settings import specs_for
+
+    rows = []
+    for spec in specs_for(command):
+        names = ", ".join(spec.environment_variables)
+        if names:
+            flag = spec.flag or spec.file_flag
+            note = f" (secret; no flag{', or ' + flag + ' for the file' if flag else ''})" \
+                if spec.secret else ""
+            rows.append(f"  {names}: {spec.label}{note}")
+    examples = "\n".join(f"  {line}" for line in _EXAMPLES[command])
+    return (
+        "environment variables (a flag wins over the environment, which wins over --config):\n"
+        + "\n".join(rows)
+        + "\n  secrets come only from the environment or a _FILE variable, never from a flag\n\n"
+        + _EXIT_CODES
+        + "\n\nexamples:\n"
+        + examples
     )
-    add("--checkpoint", metavar="FILE", help="checkpoint file")
-    add("--page-size", metavar="N", help="events per request, 1 to 2000 (default 2000)")
-    add("--poll-interval", metavar="SECONDS", help="--follow: seconds between polls (default 60)")
-    add("--auth-url", metavar="URL", help="DocuSign auth server")
-    add("--monitor-url", metavar="URL", help="DocuSign Monitor server")
-    add("--monitor-api", choices=["lens", "organizations"], help="Monitor API generation")
-    add("--organization-id", metavar="GUID", help="organization (organizations API)")
-    add("--output", metavar="SPEC", help="stdout (default) or forward://HOST:PORT[?tag=TAG]")
-    add("--log-format", choices=["text", "json"], help="stderr format (default text)")
-    add("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
-    add(
-        "--no-token-cache", action="store_true", default=None, help="do not keep a token cache file"
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of the settings this command uses, straight from their declaration."""
+    from .settings import specs_for
+
+    group = parser.add_argument_group("settings (flag > environment > --config file)")
+    group.add_argument("--config", metavar="FILE", help="TOML file with settings")
+    for spec in specs_for(command):
+        if spec.switch is not None and spec.flag:
+            group.add_argument(spec.flag, dest=spec.key, action="store_const",
+                               const=spec.switch, default=None, help=spec.help)
+        elif spec.flag:
+            group.add_argument(spec.flag, dest=spec.key, metavar=spec.metavar, help=spec.help)
+        elif spec.file_flag and spec.file_key:
+            group.add_argument(spec.file_flag, dest=spec.file_key, metavar=spec.metavar,
+                               help=f"file holding {spec.help}")
+
+
+def _command(
+    commands: Any, name: str, *, help: str, description: str, handler: Callable[..., int],
+    command: str | None = None,
+) -> argparse.ArgumentParser:
+    command = command or name
+    parser = commands.add_parser(
+        name, help=help, description=description, epilog=_epilog(command),
     )
-    return flags
+    _add_setting_flags(parser, command)
+    parser.set_defaults(handler=handler, settings_command=command)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings = _settings_flags()
     parser = _Parser(
         prog="docusign-input",
         description="DocuSign Monitor events as JSON lines on stdout, for Vector, Fluent Bit and "
         "other log shippers.",
+        epilog="run `docusign-input COMMAND --help` for a command's settings, exit codes and "
+        "examples; `docusign-input demo` shows events flowing from a local simulator",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    run = commands.add_parser("run", parents=[settings], help="deliver every new event, then exit")
+    run = _command(
+        commands, "run", help="deliver every new event, then exit", handler=cmd_run,
+        description="Fetch every event not yet delivered, write them to the output, save the "
+        "checkpoint, exit 0 once caught up (for a scheduler); --follow keeps polling.",
+    )
     run.add_argument("--follow", action="store_true", help="keep polling until SIGTERM/SIGINT")
-    run.set_defaults(handler=cmd_run)
 
-    check = commands.add_parser(
-        "check", parents=[settings], help="validate settings, get a token, read one page"
+    _command(
+        commands, "check", help="preflight: every setting, a token, one page; saves nothing",
+        handler=cmd_check,
+        description="A preflight that saves nothing: every settings problem at once, the "
+        "checkpoint directory and lock, a token, one page, the output; then a report.",
     )
-    check.set_defaults(handler=cmd_check)
-
-    consent = commands.add_parser(
-        "consent-url", parents=[settings], help="print the URL an admin opens to grant consent"
+    _command(
+        commands, "consent-url", help="print the URL an admin opens to grant consent",
+        handler=cmd_consent_url,
+        description="Print the consent URL on stdout (and on stderr what to do with it). An "
+        "admin opens it once, signs in as the impersonated user and accepts. The integration "
+        "key has no flag: set DOCUSIGN_INTEGRATION_KEY_FILE or DOCUSIGN_INTEGRATION_KEY.",
     )
-    consent.add_argument(
-        "--redirect-uri", metavar="URI", help="a redirect URI registered on the key"
+    status = _command(
+        commands, "status", help="health from the checkpoint", handler=cmd_status,
+        description="Print the health recorded in the checkpoint; exit 0 when healthy, 1 when "
+        "stale or failing. Needs only the checkpoint path.",
     )
-    consent.set_defaults(handler=cmd_consent_url)
-
-    status = commands.add_parser("status", parents=[settings], help="health from the checkpoint")
     status.add_argument(
         "--max-lag",
-        type=_non_negative,
-        metavar="SECONDS",
-        help="unhealthy when the last success is older than this",
+        type=_duration,
+        metavar="DURATION",
+        help="unhealthy when the last success is older than this (900, 15m, 2h)",
     )
     status.add_argument("--json", action="store_true", help="print the health as one JSON object")
-    status.set_defaults(handler=cmd_status)
 
     checkpoint = commands.add_parser("checkpoint", help="inspect or rewind the saved position")
     cp_commands = checkpoint.add_subparsers(dest="checkpoint_command", metavar="ACTION")
     cp_commands.required = True
-    show = cp_commands.add_parser("show", parents=[settings], help="print the checkpoint")
-    show.set_defaults(handler=cmd_checkpoint_show)
-    reset = cp_commands.add_parser("reset", parents=[settings], help="rewind the saved position")
+    _command(
+        cp_commands, "show", command="checkpoint show", help="print the checkpoint",
+        handler=cmd_checkpoint_show, description="Print the checkpoint file as JSON.",
+    )
+    reset = _command(
+        cp_commands, "reset", command="checkpoint reset", help="rewind the saved position",
+        handler=cmd_checkpoint_reset,
+        description="Rewind the saved position; events seen recently are still deduplicated.",
+    )
     reset.add_argument(
         "--to",
         metavar="WHEN",
         help="date, date-time, 90m/36h/7d or earliest "
         "(default: forget the cursor; the next run starts per --backfill-start)",
     )
-    reset.set_defaults(handler=cmd_checkpoint_reset)
 
     # The simulator parses its own options, so that no other command pays for importing it.
     simulate = commands.add_parser(
@@ -151,6 +245,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Words in an option's name that make it look like it carries a secret.
+_SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential")
+
+
+def refuse_unknown_options(parser: argparse.ArgumentParser, extras: list[str]) -> None:
+    """Options argparse did not know, named without any value: ``--private-key "$(cat k)"`` or
+    ``--integration-key GUID`` must not print the secret in the usage error."""
+    from .settings import looks_like_key_material, specs_for
+
+    options = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
+    if not options:
+        shown = "" if any(looks_like_key_material(x) for x in extras) else f" {extras[0]!r}"
+        parser.error(f"unexpected argument{shown}")
+    name = options[0]
+    if any(word in name.lower() for word in _SECRET_WORDS):
+        secret = next(
+            (s for s in specs_for() if s.secret and name.lstrip("-").replace("-", "_")
+             in (s.key, s.file_key)),
+            None,
+        )
+        where = (" (" + ", ".join(secret.environment_variables) + ")") if secret else ""
+        parser.exit(
+            2,
+            f"{parser.prog}: error: {name} is not an option: secrets come only from the "
+            f"environment or a _FILE variable{where}; the value given is not shown\n",
+        )
+    parser.error(f"unrecognized arguments: {name}")
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 
@@ -160,7 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # argparse's REMAINDER cannot capture options after a sub-command: hand them over as is.
         return run_simulator(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        refuse_unknown_options(parser, extras)
     reporter = Reporter(
         level=args.__dict__.get("log_level") or os.environ.get("DOCUSIGN_LOG_LEVEL", "info"),
         fmt=args.__dict__.get("log_format") or os.environ.get("DOCUSIGN_LOG_FORMAT", "text"),
@@ -192,65 +317,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- settings and pieces --------------------------------------------------------------------------
 
-_FLAG_NAMES = (
-    "environment",
-    "user_id",
-    "private_key_file",
-    "backfill_start",
-    "checkpoint",
-    "page_size",
-    "poll_interval",
-    "auth_url",
-    "monitor_url",
-    "monitor_api",
-    "organization_id",
-    "output",
-    "log_format",
-    "log_level",
-)
-
-
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    flags = {name: getattr(args, name, None) for name in _FLAG_NAMES}
-    if getattr(args, "no_token_cache", None):
-        flags["token_cache"] = False
-    return flags
+    from .settings import FLAG_KEYS
+
+    return {name: getattr(args, name, None) for name in FLAG_KEYS}
 
 
-def load(
-    args: argparse.Namespace,
-    reporter: Reporter,
-    *,
-    secrets: bool = True,
-    consent_only: bool = False,
-) -> Any:
+def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False) -> Any:
+    """The settings of the command being run (``args.settings_command``), read once."""
     from .settings import load_settings
 
     config = getattr(args, "config", None)
     settings = load_settings(
         _flags(args),
         os.environ,
+        command=getattr(args, "settings_command", "run"),
         config_file=Path(config) if config else None,
-        require_secrets=secrets,
-        consent_only=consent_only,
+        now=now_utc(),
+        collect=collect,
     )
     reporter.configure(level=settings.log_level, fmt=settings.log_format)
-    if secrets:
-        reporter.redact(settings.integration_key.reveal())
+    reporter.redact(settings.integration_key.reveal())
+    reporter.redact_key(settings.private_key_pem.reveal())
     return settings
 
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def resolve_backfill(settings: Any) -> datetime | str | None:
-    if not settings.backfill_start:
-        return None
-    from .timestamps import parse_when
-
-    when = parse_when(settings.backfill_start, now_utc())
-    return when
 
 
 def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
@@ -346,7 +439,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
         stopper=stopper,
         page_size=settings.page_size,
         poll_interval_s=settings.poll_interval_s,
-        backfill=resolve_backfill(settings),
+        backfill=settings.backfill,
     )
     try:
         if args.follow:
@@ -416,7 +509,7 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     from .checkpoint import CheckpointStore
 
     checkpoint = CheckpointStore(settings.checkpoint_path).load()
-    start = start_position(checkpoint, resolve_backfill(settings), now_utc())
+    start = start_position(checkpoint, settings.backfill, now_utc())
     client_factory = build_source_factory(settings, session, tokens)
     from .checkpoint import Checkpoint
 
@@ -437,7 +530,7 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
 def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
     from .auth import consent_url
 
-    settings = load(args, reporter, consent_only=True)
+    settings = load(args, reporter)
     print(consent_url(settings, args.redirect_uri))
     return EXIT_OK
 
@@ -448,7 +541,7 @@ def checkpoint_path_for_reading(args: argparse.Namespace, reporter: Reporter) ->
     explicit = getattr(args, "checkpoint", None) or os.environ.get("DOCUSIGN_CHECKPOINT")
     if explicit and not getattr(args, "config", None):
         return Path(explicit).expanduser()
-    return Path(load(args, reporter, secrets=False).checkpoint_path)
+    return Path(load(args, reporter).checkpoint_path)
 
 
 def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -493,7 +586,7 @@ def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
 def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
     from .timestamps import format_time, parse_when
 
-    settings = load(args, reporter, secrets=False)
+    settings = load(args, reporter)
     if args.to is None and not Path(settings.checkpoint_path).exists():
         # Nothing to forget: writing an empty checkpoint would only bind the path to this user.
         reporter.info(

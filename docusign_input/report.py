@@ -16,6 +16,9 @@ __all__ = ["Reporter", "LEVELS"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
+#: A PEM block (or what is left of one) in a line: blanked whatever setting it was put in.
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.S)
+
 
 class Reporter:
     def __init__(
@@ -45,6 +48,11 @@ class Reporter:
         if secrets:
             self._redact = re.compile("(?<!client_id=)(?:" + "|".join(secrets) + ")")
 
+    def redact_key(self, pem: str) -> None:
+        """Blank out the lines of this private key's body, should one ever reach a message."""
+        self.redact(*(line.strip() for line in pem.splitlines()
+                      if len(line.strip()) >= 16 and not line.startswith("-----")))
+
     def debug(self, message: str, **fields: Any) -> None:
         self.emit("debug", message, **fields)
 
@@ -71,6 +79,8 @@ class Reporter:
         else:
             extras = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
             line = f"{stamp} docusign-input {level}: {message}" + (f" ({extras})" if extras else "")
+        if "-----BEGIN" in line:
+            line = _PEM_BLOCK.sub("[key material hidden]", line)
         if self._redact is not None:
             line = self._redact.sub("********", line)
         line = line.replace("\r", " ").replace("\n", " ")

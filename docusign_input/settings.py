@@ -3,11 +3,32 @@
 Nothing else in the package reads ``os.environ``. Precedence: flag > environment > file > default.
 Secrets are never taken as flags and are hidden from ``repr``.
 
+Every setting is declared once, as a field of ``Settings`` made with ``setting(...)``: its key
+(the TOML key and the argparse dest), flag, environment variable, parser, default, help text,
+whether it is a secret, and which commands use it. That one declaration drives the CLI's flags and
+``--help`` (``specs_for``), the layering below, the ``Settings`` value and ``describe()``. A
+command reads only the settings it uses: ``status`` never fails on a malformed ``DOCUSIGN_OUTPUT``.
+
+Adding a setting is one entry here (plus its row in the README's settings table), for example::
+
+    read_timeout_s: float = setting(
+        "read_timeout", label="read timeout", flag="--read-timeout",
+        env="DOCUSIGN_READ_TIMEOUT", parse=_duration, default=60.0, metavar="DURATION",
+        help="how long to wait for one Monitor answer (default 60s)", commands=CONNECTING,
+        show=lambda s: f"{s.read_timeout_s:g} s",
+    )
+
+A parser takes a ``_Value`` (the raw value and the name the user gave it by) and returns the
+typed value or raises ``ConfigError``; ``derive`` computes a default from the settings declared
+before it; ``required=True`` makes it an error to leave it unset in the commands that use it.
+
 Every malformed value raises ``ConfigError`` (exit 78) with one line that names the setting the way
 the user gave it (``--page-size``, ``DOCUSIGN_PAGE_SIZE`` or ``page_size in /etc/x.toml``) and says
-how to fix it. Loading does no network I/O and never imports cryptography: a scheduled run that
-reuses a cached token must not pay for it, so the key is only checked for a plausible PEM block here
-and parsed by ``auth`` when a token is minted.
+how to fix it; ``load_settings(..., collect=True)`` gathers every such problem in one pass instead
+(``check``). A value that looks like key material is never echoed, whichever setting it lands in.
+Loading does no network I/O and never imports cryptography: a scheduled run that reuses a cached
+token must not pay for it, so the key is only checked for a plausible PEM block here and parsed by
+``auth`` when a token is minted.
 """
 
 from __future__ import annotations
@@ -18,28 +39,40 @@ import re
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import ConfigError
-from .timestamps import validate_backfill
+from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
 
 __all__ = [
     "Settings",
     "Secret",
+    "Spec",
+    "SettingsProblems",
     "load_settings",
+    "specs_for",
+    "setting_spec",
+    "looks_like_key_material",
+    "same_user",
     "DEFAULT_REDIRECT_URI",
+    "COMMANDS",
     "FLAG_KEYS",
     "FILE_KEYS",
+    "MIN_POLL_INTERVAL_S",
     "is_loopback",
+    "pem_line",
 ]
 
 #: Where the consent page sends the admin afterwards. It must be registered on the integration
 #: key (Apps and Keys > Redirect URIs); DocuSign's own consent landing page is the usual choice.
 DEFAULT_REDIRECT_URI = "https://developers.docusign.com/platform/auth/consent"
+
+#: DocuSign asks for at most one request a minute once a client has caught up.
+MIN_POLL_INTERVAL_S = 60.0
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 # DocuSign's own sample shows an organization ID that is not a well-formed GUID; accept hex+dashes.
@@ -72,34 +105,15 @@ _LOG_LEVELS = {"debug": "debug", "info": "info", "warning": "warning", "warn": "
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
-#: (flag, environment variable) of each setting; ``None`` where the contract has no such form.
-#: The TOML file key is the setting's own name.
-_NAMES: dict[str, tuple[str | None, str | None]] = {
-    "environment": ("--environment", "DOCUSIGN_ENVIRONMENT"),
-    "user_id": ("--user-id", "DOCUSIGN_USER_ID"),
-    "integration_key": (None, "DOCUSIGN_INTEGRATION_KEY"),
-    "integration_key_file": (None, "DOCUSIGN_INTEGRATION_KEY_FILE"),
-    "private_key": (None, "DOCUSIGN_PRIVATE_KEY"),
-    "private_key_file": ("--private-key-file", "DOCUSIGN_PRIVATE_KEY_FILE"),
-    "backfill_start": ("--backfill-start", "DOCUSIGN_BACKFILL_START"),
-    "checkpoint": ("--checkpoint", "DOCUSIGN_CHECKPOINT"),
-    "page_size": ("--page-size", "DOCUSIGN_PAGE_SIZE"),
-    "poll_interval": ("--poll-interval", "DOCUSIGN_POLL_INTERVAL"),
-    "auth_url": ("--auth-url", "DOCUSIGN_AUTH_URL"),
-    "monitor_url": ("--monitor-url", "DOCUSIGN_MONITOR_URL"),
-    "monitor_api": ("--monitor-api", "DOCUSIGN_MONITOR_API"),
-    "organization_id": ("--organization-id", "DOCUSIGN_ORGANIZATION_ID"),
-    "output": ("--output", "DOCUSIGN_OUTPUT"),
-    "log_format": ("--log-format", "DOCUSIGN_LOG_FORMAT"),
-    "log_level": ("--log-level", "DOCUSIGN_LOG_LEVEL"),
-    "token_cache": ("--no-token-cache", "DOCUSIGN_TOKEN_CACHE"),
-    "redirect_uri": ("--redirect-uri", "DOCUSIGN_REDIRECT_URI"),
-}
-#: The keys ``load_settings`` reads from its ``flags`` mapping (argparse dest names).
-FLAG_KEYS = tuple(name for name, (flag, _) in _NAMES.items() if flag)
-#: The keys a ``--config`` TOML file may hold.
-FILE_KEYS = tuple(_NAMES)
-_SECRET_KEYS = ("integration_key", "private_key")
+# -- commands -------------------------------------------------------------------------------------
+
+#: Every command that reads settings, as the CLI names them.
+COMMANDS = ("run", "check", "consent-url", "status", "checkpoint show", "checkpoint reset")
+_ALL = frozenset(COMMANDS)
+#: The commands that talk to DocuSign.
+CONNECTING = frozenset({"run", "check"})
+#: The commands that need the checkpoint's identity (environment, user, Monitor API).
+_CHECKPOINTED = frozenset({"run", "check", "status", "checkpoint show", "checkpoint reset"})
 
 
 class Secret:
@@ -128,291 +142,82 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
-class Settings:
-    environment: str  # "development" | "production"
-    user_id: str
-    integration_key: Secret
-    #: PEM text of the RSA private key (PKCS#1 or PKCS#8). Only parsed when a token must be minted,
-    #: so that a run with a valid cached token never imports cryptography.
-    private_key_pem: Secret
-    #: Where the key came from, for messages ("DOCUSIGN_PRIVATE_KEY", or the file path).
-    private_key_source: str
-    backfill_start: str | None  # raw user text; resolved by the engine with the clock
-    checkpoint_path: Path
-    page_size: int = 2000
-    poll_interval_s: float = 60.0
-    auth_url: str = "https://account-d.docusign.com"
-    monitor_url: str = "https://lens-d.docusign.net"
-    monitor_api: str = "lens"  # "lens" | "organizations"
-    organization_id: str | None = None
-    output: str = "stdout"
-    log_format: str = "text"  # "text" | "json"
-    log_level: str = "info"
-    token_cache: bool = True
-    #: Registered redirect URI for the consent URL (``None``: ``DEFAULT_REDIRECT_URI``).
-    redirect_uri: str | None = None
-    #: Things the CLI should print on stderr once (e.g. secrets in a file others can read).
-    warnings: tuple[str, ...] = ()
-    #: Set when the Backfill Start Time is more than seven days back. Kept apart from
-    #: ``warnings`` because the backfill applies only to a first sync: the engine's
-    #: ``start_position`` warns when it actually uses it, so printing this on every scheduled run
-    #: would be noise. ``check`` may show it.
-    backfill_warning: str | None = None
-    #: How each setting was given: "--page-size", "DOCUSIGN_PAGE_SIZE", "page_size in FILE";
-    #: absent means the default. Lets later errors name the setting the way the user wrote it.
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def token_cache_path(self) -> Path:
-        """``<checkpoint>.token`` beside the checkpoint: one cache per environment and user."""
-        return self.checkpoint_path.with_name(self.checkpoint_path.name + ".token")
-
-    def source_of(self, name: str) -> str:
-        """The name of a setting as the user gave it, or its environment variable by default."""
-        if name in self.sources:
-            return self.sources[name]
-        flag, env = _NAMES.get(name, (None, None))
-        return env or flag or name
-
-    def describe(self) -> list[tuple[str, str]]:
-        """The settings for ``check``, secrets masked, each with where it came from.
-
-        The integration key is never shown (the contract allows it only inside the consent URL),
-        not even in part: only whether it is set and where from.
-        """
-
-        def shown(name: str, value: str) -> str:
-            source = self.sources.get(name)
-            return f"{value}  [{source}]" if source else f"{value}  [default]"
-
-        if self.integration_key:
-            key = shown("integration_key", "set (hidden)")
-        else:
-            key = "not loaded"
-        if self.private_key_pem:
-            kind = _pem_kind(self.private_key_pem.reveal()) or "PEM"
-            private = shown("private_key", f"{kind} private key (hidden)")
-            if self.private_key_source != self.sources.get("private_key"):
-                private += f" {self.private_key_source}"
-        else:
-            private = "not loaded"
-        if self.monitor_api == "organizations":
-            org = self.organization_id or "looked up once via /oauth/userinfo"
-        else:
-            org = self.organization_id or "not needed by the lens API"
-        cache = f"on ({self.token_cache_path})" if self.token_cache else "off"
-        return [
-            ("environment", shown("environment", self.environment)),
-            ("user ID", shown("user_id", self.user_id)),
-            ("integration key", key),
-            ("private key", private),
-            ("backfill start", shown("backfill_start", self.backfill_start or
-                                     "unset (first sync starts now)")),
-            ("checkpoint", shown("checkpoint", str(self.checkpoint_path))),
-            ("page size", shown("page_size", str(self.page_size))),
-            ("poll interval", shown("poll_interval", f"{self.poll_interval_s:g} s")),
-            ("auth server", shown("auth_url", self.auth_url)),
-            ("Monitor server", shown("monitor_url", self.monitor_url)),
-            ("Monitor API", shown("monitor_api", self.monitor_api)),
-            ("organization ID", shown("organization_id", org)),
-            ("output", shown("output", self.output)),
-            ("log format", shown("log_format", self.log_format)),
-            ("log level", shown("log_level", self.log_level)),
-            ("token cache", shown("token_cache", cache)),
-        ]
-
-
-# -- loading --------------------------------------------------------------------------------------
+# -- the declaration ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Value:
+    """One raw value and the name the user gave it by (for messages)."""
+
     raw: object
-    label: str  # the setting as the user gave it
+    label: str  # "--page-size", "DOCUSIGN_PAGE_SIZE", "page_size in /etc/x.toml"
     base: Path | None = None  # relative paths in a config file are relative to the file
+    environ: Mapping[str, str] = field(default_factory=dict)
+    from_file: bool = False  # a secret read from its _FILE form (raw is then bytes)
 
 
-class _Sources:
-    """The three layers, highest first, and the rule that picks a setting from them."""
+@dataclass(frozen=True)
+class Spec:
+    """Everything about one setting except its type and value (see the module docstring)."""
 
-    def __init__(
-        self, flags: Mapping[str, object], environ: Mapping[str, str], config_file: Path | None
-    ) -> None:
-        self.flags = flags
-        self.environ = environ
-        self.config_file = config_file
-        self.file: dict[str, Any] = _read_toml(config_file) if config_file else {}
+    key: str
+    label: str
+    help: str
+    parse: Callable[[_Value], Any]
+    flag: str | None = None
+    env: str | None = None
+    default: Any = None
+    derive: Callable[[Mapping[str, Any], Mapping[str, str]], Any] | None = None
+    required: bool = False
+    commands: frozenset[str] = _ALL
+    metavar: str | None = None
+    #: A flag that takes no value: giving it sets this value (``--no-token-cache`` -> False).
+    switch: Any = None
+    #: A path: a GUID or key material given here is refused without being echoed.
+    path: bool = False
+    #: Secrets have no flag of their own; ``file_flag``/``file_env`` name their ``_FILE`` form.
+    secret: bool = False
+    file_flag: str | None = None
+    file_env: str | None = None
+    #: The fix when a required setting is missing (default: name its variables and the help).
+    missing_fix: str | None = None
+    #: How ``describe()`` shows the value (``None``: hidden from it).
+    show: Callable[[Settings], str] | None = None
 
-    def _layers(self, name: str) -> list[_Value | None]:
-        flag, env = _NAMES[name]
-        found: list[_Value | None] = []
-        value = self.flags.get(name) if flag else None
-        found.append(None if _unset(value) else _Value(value, flag or name))
-        value = self.environ.get(env) if env else None
-        found.append(None if _unset(value) else _Value(value, env or name))
-        value = self.file.get(name)
-        if _unset(value) or self.config_file is None:
-            found.append(None)
-        else:
-            found.append(_Value(value, f"{name} in {self.config_file}", self.config_file.parent))
-        return found
+    @property
+    def field_name(self) -> str:
+        return _FIELD_OF[self.key]
 
-    def get(self, name: str) -> _Value | None:
-        """The value from the highest layer that sets it (empty strings count as unset)."""
-        return next((v for v in self._layers(name) if v is not None), None)
+    @property
+    def file_key(self) -> str | None:
+        """The TOML key and argparse dest of a secret's ``_FILE`` form."""
+        return self.key + "_file" if self.secret else None
 
-    def get_secret(self, name: str) -> tuple[_Value | None, bool]:
-        """A secret or its ``_file`` form, whichever the highest layer gives; ``(value, is_file)``.
-
-        Both forms in the same layer contradict each other; that is an error, not a silent pick.
-        """
-        direct, via_file = self._layers(name), self._layers(name + "_file")
-        for mine, theirs in zip(direct, via_file):
-            if mine is not None and theirs is not None:
-                raise ConfigError(
-                    f"both {mine.label} and {theirs.label} are set",
-                    f"set only one of them ({theirs.label} is preferred: a file only you can read)",
-                )
-            if theirs is not None:
-                return theirs, True
-            if mine is not None:
-                return mine, False
-        return None, False
+    @property
+    def environment_variables(self) -> tuple[str, ...]:
+        return tuple(name for name in (self.env, self.file_env) if name)
 
 
-def _unset(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+def setting(key: str, **spec: Any) -> Any:
+    """A ``Settings`` field declared with its ``Spec`` (the dataclass default is the spec's)."""
+    declared = Spec(key=key, **spec)
+    default = declared.default
+    if declared.derive is not None or declared.required:
+        default = spec.get("default", _PLACEHOLDER.get(key))
+    return field(default=default, metadata={"spec": declared})
 
 
-_TOML_FIX = "give the path of a TOML file"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.9/3.10 only
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path} does not exist", _TOML_FIX) from None
-    except IsADirectoryError:
-        raise ConfigError(f"--config {path} is a directory", _TOML_FIX) from None
-    except PermissionError:
-        raise ConfigError(f"--config {path} cannot be read by this user",
-                          "make it readable by the user running the connector") from None
-    except OSError as exc:
-        raise ConfigError(f"--config {path} cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path} is not valid TOML ({exc})",
-                          'write one setting per line, e.g. environment = "production"') from None
-    unknown = sorted(set(data) - set(FILE_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"--config {path} has unknown setting {unknown[0]!r}",
-            "known settings: " + ", ".join(FILE_KEYS),
-        )
-    return data
-
-
-def load_settings(
-    flags: Mapping[str, object],
-    environ: Mapping[str, str],
-    *,
-    config_file: Path | None = None,
-    require_secrets: bool = True,
-    consent_only: bool = False,
-    now: datetime | None = None,
-) -> Settings:
-    """Build the one ``Settings`` value, or raise ``ConfigError`` naming the first bad setting.
-
-    ``flags``: argparse dest names (see ``FLAG_KEYS``) mapped to the value given, ``None`` (or
-    absent) when not given; ``token_cache`` is ``False`` for ``--no-token-cache``. ``environ``: the
-    process environment. ``config_file``: the ``--config`` path. ``require_secrets=False`` (for
-    ``status`` and ``checkpoint``) skips the integration key and the private key entirely.
-    ``consent_only`` (for ``consent-url``) needs only the environment and the integration key: an
-    admin grants consent before anyone has a user ID or a key pair in place.
-    ``now`` is the clock for the backfill check (tests pass a fixed one).
-    """
-    src = _Sources(flags, environ, config_file)
-    sources: dict[str, str] = {}
-    warnings: list[str] = []
-
-    def take(name: str, parse: Callable[[_Value], Any], default: Any = None) -> Any:
-        value = src.get(name)
-        if value is None:
-            return default
-        sources[name] = value.label
-        return parse(value)
-
-    environment = take("environment", _environment)
-    if environment is None:
-        raise ConfigError(
-            "the environment is not set",
-            "set DOCUSIGN_ENVIRONMENT (or --environment) to development or production",
-        )
-    user_id = take("user_id", _user_id)
-    if user_id is None:
-        if not consent_only:
-            raise ConfigError(
-                "the user ID is not set",
-                "set DOCUSIGN_USER_ID (or --user-id) to the API Username GUID of the impersonated "
-                "admin, shown in Apps and Keys",
-            )
-        user_id = ""
-    if consent_only:
-        integration_key, sources["integration_key"] = _integration_key(src)
-        private_key, private_source = Secret(""), ""
-    elif require_secrets:
-        integration_key, key_label = _integration_key(src)
-        private_key, private_source, private_label = _private_key(src, environ)
-        sources["integration_key"] = key_label
-        sources["private_key"] = private_label
-    else:
-        integration_key, private_key, private_source = Secret(""), Secret(""), ""
-    if config_file is not None and any(src.file.get(k) for k in _SECRET_KEYS):
-        warnings.extend(_file_secret_warning(config_file))
-
-    backfill_start = take("backfill_start", _text)
-    backfill_warning = None
-    if backfill_start is not None:
-        backfill_warning = validate_backfill(
-            backfill_start, now or datetime.now(timezone.utc), setting=sources["backfill_start"]
-        )
-    checkpoint = take("checkpoint", lambda v: _path(v, environ))
-    if checkpoint is None:
-        checkpoint = _state_home(environ) / "docusign-input" / f"{environment}-{user_id}.json"
-    monitor_api = take("monitor_api", _monitor_api, "lens")
-    auth_url = take("auth_url", _url, _AUTH_URLS[environment])
-    monitor_url = take("monitor_url", _url, _MONITOR_URLS[(environment, monitor_api)])
-    _check_hosts(environment, monitor_api, auth_url, monitor_url, sources)
-
-    return Settings(
-        environment=environment,
-        user_id=user_id,
-        integration_key=integration_key,
-        private_key_pem=private_key,
-        private_key_source=private_source,
-        backfill_start=backfill_start,
-        checkpoint_path=checkpoint,
-        page_size=take("page_size", _page_size, 2000),
-        poll_interval_s=take("poll_interval", _poll_interval, 60.0),
-        auth_url=auth_url,
-        monitor_url=monitor_url,
-        monitor_api=monitor_api,
-        organization_id=take("organization_id", _organization_id),
-        output=take("output", _output, "stdout"),
-        log_format=take("log_format", _log_format, "text"),
-        log_level=take("log_level", _log_level, "info"),
-        token_cache=take("token_cache", _token_cache, True),
-        redirect_uri=take("redirect_uri", _redirect_uri),
-        warnings=tuple(warnings),
-        backfill_warning=backfill_warning,
-        sources=sources,
-    )
+#: Dataclass defaults for settings that are required or derived: never what loading yields, only
+#: what a ``Settings(...)`` built by hand in a test starts from.
+_PLACEHOLDER: dict[str, Any] = {
+    "environment": "development",
+    "user_id": "",
+    "integration_key": Secret(""),
+    "private_key": Secret(""),
+    "checkpoint": Path("checkpoint.json"),
+    "auth_url": _AUTH_URLS["development"],
+    "monitor_url": _MONITOR_URLS[("development", "lens")],
+}
 
 
 # -- one parser per setting -----------------------------------------------------------------------
@@ -433,61 +238,39 @@ def _environment(value: _Value) -> str:
         raise ConfigError(
             f"{value.label} {text!r} is not an environment",
             "use development or production (development is DocuSign's demo environment, "
-            "account-d.docusign.com; demo is accepted as an alias)",
+            "account-d.docusign.com; demo is accepted as an alias; case does not matter)",
         ) from None
 
 
+_USER_FIX = ("use the API Username GUID shown in Apps and Keys (e.g. "
+             "9cfb472b-ef1f-4116-8df2-17c53841fd6c)")
+
+
 def _user_id(value: _Value) -> str:
+    """A GUID, lower-cased: DocuSign compares them without case, so ``ABC...`` is ``abc...``
+    (one default checkpoint, one lock, one token cache for the same user)."""
     text = _text(value)
     if "@" in text:
         raise ConfigError(
             f"{value.label} {text!r} is an e-mail address, but DocuSign wants the user's ID",
-            "use the API Username GUID shown in Apps and Keys (e.g. "
-            "9cfb472b-ef1f-4116-8df2-17c53841fd6c)",
+            _USER_FIX,
         )
     if not _GUID.match(text):
-        raise ConfigError(
-            f"{value.label} {text!r} is not a user ID (a GUID)",
-            "use the API Username GUID shown in Apps and Keys (e.g. "
-            "9cfb472b-ef1f-4116-8df2-17c53841fd6c)",
-        )
-    return text
+        raise ConfigError(f"{value.label} {text!r} is not a user ID (a GUID)", _USER_FIX)
+    return text.lower()
 
 
-def _read_secret_file(value: _Value, environ: Mapping[str, str], what: str) -> tuple[bytes, Path]:
-    path = _path(value, environ)
-    where = f"{value.label} {path}"
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{where} is a directory", f"give the path of the {what} file")
-        if info.st_size > _MAX_KEY_FILE_BYTES:
-            raise ConfigError(f"{where} is {info.st_size} bytes, too big for a {what}",
-                              f"give the path of the {what} file")
-        return path.read_bytes(), path
-    except FileNotFoundError:
-        raise ConfigError(f"{where} does not exist", f"give the path of the {what} file") from None
-    except PermissionError:
-        raise ConfigError(
-            f"{where} cannot be read by this user",
-            "make it readable by the user running the connector (chmod 600, owned by that user)",
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{where} cannot be read ({exc.strerror})") from None
+def same_user(a: str, b: str) -> bool:
+    """User IDs are GUIDs: equal whatever their case (a checkpoint written by an older version
+    may hold the ID as the user typed it)."""
+    return a.lower() == b.lower()
 
 
-def _integration_key(src: _Sources) -> tuple[Secret, str]:
-    value, is_file = src.get_secret("integration_key")
-    if value is None:
-        raise ConfigError(
-            "the integration key is not set",
-            "set DOCUSIGN_INTEGRATION_KEY_FILE to a file holding the Integration Key from Apps "
-            "and Keys (or DOCUSIGN_INTEGRATION_KEY)",
-        )
-    if is_file:
-        data, _ = _read_secret_file(value, src.environ, "integration key")
+def _integration_key(value: _Value) -> Secret:
+    if value.from_file:
+        assert isinstance(value.raw, bytes)
         try:
-            text = data.decode("utf-8").strip()  # files usually end with a newline
+            text = value.raw.decode("utf-8").strip()  # files usually end with a newline
         except UnicodeDecodeError:
             raise ConfigError(f"{value.label} is not a text file",
                               "put only the Integration Key GUID in it") from None
@@ -500,37 +283,26 @@ def _integration_key(src: _Sources) -> tuple[Secret, str]:
             "copy the Integration Key from Apps and Keys, e.g. "
             "1f2e3d4c-0000-4000-8000-123456789abc",
         )
-    return Secret(text), value.label
+    return Secret(text)
 
 
-def _private_key(src: _Sources, environ: Mapping[str, str]) -> tuple[Secret, str, str]:
-    value, is_file = src.get_secret("private_key")
-    if value is None:
-        raise ConfigError(
-            "the RSA private key is not set",
-            "set DOCUSIGN_PRIVATE_KEY_FILE (or --private-key-file) to the key saved from Apps and "
-            "Keys > Generate RSA",
-        )
-    if is_file:
-        data, path = _read_secret_file(value, environ, "private key")
-        source = str(path)
-        where = f"{value.label} {path}"
+def _private_key(value: _Value) -> Secret:
+    if value.from_file:
+        assert isinstance(value.raw, bytes)
         try:
-            text = data.decode("utf-8")
+            text = value.raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError(
-                f"{where} is binary, not a PEM private key (perhaps DER)",
-                f"convert it: openssl pkey -inform DER -in {path} -out key.pem",
+                f"{value.label} is binary, not a PEM private key (perhaps DER)",
+                "convert it: openssl pkey -inform DER -in key.der -out key.pem",
             ) from None
     else:
-        source = value.label
-        where = value.label
         text = _text(value)
         # Environment files (Docker, systemd) often carry the PEM on one line with literal \n.
         if "\\n" in text and "\n" not in text:
             text = text.replace("\\n", "\n")
-    _check_pem(text, where)
-    return Secret(text), source, value.label
+    _check_pem(text, value.label)
+    return Secret(text)
 
 
 #: PEM labels of the two RSA private key forms DocuSign's Generate RSA and openssl produce.
@@ -548,6 +320,14 @@ def _pem_kind(text: str) -> str | None:
         if pem_line("BEGIN", label) in text:
             return kind
     return None
+
+
+def looks_like_key_material(text: str) -> bool:
+    """PEM armour, or the base64 of a DER key (always ``MII...``): never to be echoed."""
+    stripped = text.strip()
+    if "-----BEGIN" in stripped or "-----END" in stripped or "PRIVATE KEY" in stripped:
+        return True
+    return stripped.startswith("MII") and len(stripped) >= 100
 
 
 def _check_pem(text: str, where: str) -> None:
@@ -590,19 +370,6 @@ def _check_pem(text: str, where: str) -> None:
                           "copy the whole key, including its BEGIN and END lines")
 
 
-def _file_secret_warning(path: Path) -> list[str]:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return []
-    if mode & 0o077:
-        return [
-            f"--config {path} holds a secret and others can read it: chmod 600 it, or move the "
-            "secret to DOCUSIGN_INTEGRATION_KEY_FILE / DOCUSIGN_PRIVATE_KEY_FILE"
-        ]
-    return []
-
-
 def _expand_home(text: str, environ: Mapping[str, str]) -> str:
     if text == "~" or text.startswith("~/"):
         home = environ.get("HOME") or os.path.expanduser("~")
@@ -610,22 +377,36 @@ def _expand_home(text: str, environ: Mapping[str, str]) -> str:
     return text
 
 
-def _path(value: _Value, environ: Mapping[str, str]) -> Path:
+def _path(value: _Value) -> Path:
     raw = value.raw
     text = str(raw) if isinstance(raw, Path) else _text(value)
-    path = Path(_expand_home(text, environ))
+    path = Path(_expand_home(text, value.environ))
     if value.base is not None and not path.is_absolute():
         path = value.base / path
     return path
 
 
-def _state_home(environ: Mapping[str, str]) -> Path:
-    """``$XDG_STATE_HOME``, or ``~/.local/state`` (the spec ignores a relative XDG path)."""
+def _default_checkpoint(resolved: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/docusign-input/<environment>-<user>.json``, or under ``~/.local/state``
+    (the XDG spec ignores a relative path). Without either (a service user with no HOME), the
+    error names the setting that avoids the default."""
+    name = f"{resolved['environment']}-{resolved['user_id']}.json"
     xdg = environ.get("XDG_STATE_HOME", "")
     if xdg and os.path.isabs(xdg):
-        return Path(xdg)
-    home = environ.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".local" / "state"
+        return Path(xdg) / "docusign-input" / name
+    home = environ.get("HOME", "")
+    if not home:  # a service user: the password database's home, if it is a real one
+        home = os.path.expanduser("~")
+        if home in ("~", "/") or not os.path.isdir(home):
+            home = ""
+    if not os.path.isabs(home):
+        raise ConfigError(
+            "the default checkpoint directory cannot be used: HOME is not set (or not an "
+            "absolute path) and neither is XDG_STATE_HOME",
+            "set --checkpoint (or DOCUSIGN_CHECKPOINT) to a file in a directory this user can "
+            "write, e.g. /var/lib/docusign-input/checkpoint.json",
+        )
+    return Path(home) / ".local" / "state" / "docusign-input" / name
 
 
 def _integer(value: _Value) -> int:
@@ -650,22 +431,24 @@ def _page_size(value: _Value) -> int:
     return size
 
 
-def _poll_interval(value: _Value) -> float:
+_DURATION_FIX = "give seconds or a duration such as 90s, 5m or 2h"
+
+
+def _duration(value: _Value) -> float:
+    """Seconds (``90``, ``7.5``) or a duration (``90s``, ``5m``, ``2h``), more than zero."""
     raw = value.raw
-    if isinstance(raw, bool):
-        raise ConfigError(f"{value.label} must be a number of seconds, not {raw!r}")
-    if isinstance(raw, (int, float)):
-        seconds = float(raw)
-    else:
-        text = _text(value)
-        try:
-            seconds = float(text.rstrip("sS") if text[-1:] in "sS" else text)
-        except ValueError:
-            raise ConfigError(f"{value.label} {text!r} is not a number of seconds",
-                              "give e.g. 60") from None
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{value.label} {raw!r} must be more than 0 seconds",
-                          "give e.g. 60 (DocuSign asks for at most one poll a minute)")
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ConfigError(f"{value.label} must be a number of seconds or a duration, not {raw!r}",
+                          _DURATION_FIX)
+    text = str(raw) if not isinstance(raw, str) else _text(value)
+    try:
+        seconds = parse_duration_s(text)
+    except ValueError:
+        raise ConfigError(f"{value.label} {text!r} is not a number of seconds or a duration",
+                          _DURATION_FIX) from None
+    if not seconds > 0:
+        raise ConfigError(f"{value.label} {text!r} must be more than 0 seconds",
+                          "give e.g. 60 or 5m (DocuSign asks for at most one poll a minute)")
     return seconds
 
 
@@ -679,10 +462,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _url(value: _Value) -> str:
+def _url(value: _Value, example: str) -> str:
     """``scheme://host[:port]``, without a trailing slash; the clients add the API paths."""
     text = _text(value)
-    example = "e.g. https://account-d.docusign.com"
+    example = f"e.g. {example}"
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -711,6 +494,14 @@ def _url(value: _Value) -> str:
     if port is not None:
         netloc += f":{port}"
     return f"{parts.scheme}://{netloc}"
+
+
+def _auth_url(value: _Value) -> str:
+    return _url(value, _AUTH_URLS["development"])
+
+
+def _monitor_url(value: _Value) -> str:
+    return _url(value, _MONITOR_URLS[("development", "lens")])
 
 
 def _check_hosts(
@@ -798,7 +589,7 @@ def _log_level(value: _Value) -> str:
     return _LOG_LEVELS[text]
 
 
-def _token_cache(value: _Value) -> bool:
+def _switch(value: _Value) -> bool:
     if isinstance(value.raw, bool):
         return value.raw
     text = _text(value).lower()
@@ -812,8 +603,562 @@ def _token_cache(value: _Value) -> bool:
 
 def _redirect_uri(value: _Value) -> str:
     text = _text(value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{value.label} {text!r} is not an http(s) URL",
-                          "give a redirect URI registered on the integration key in Apps and Keys")
+    fix = ("give the https URL registered as a Redirect URI on the integration key in Apps and "
+           "Keys, e.g. https://example.com/docusign/consent")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(f"{value.label} {text!r} is not a valid URL", fix) from None
+    if parts.scheme != "https" or not parts.hostname:
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+            return text  # the simulator's own consent page
+        raise ConfigError(f"{value.label} {text!r} is not an https URL", fix)
     return text
+
+
+def _organization_shown(settings: Settings) -> str:
+    if settings.monitor_api == "organizations":
+        return settings.organization_id or "looked up once via /oauth/userinfo"
+    return settings.organization_id or "not needed by the lens API"
+
+
+def _private_key_shown(settings: Settings) -> str:
+    kind = _pem_kind(settings.private_key_pem.reveal()) or "PEM"
+    shown = f"{kind} private key (hidden)"
+    source = settings.private_key_source
+    if source and source != settings.sources.get("private_key"):
+        shown += f" from {source}"
+    return shown
+
+
+def _backfill_shown(settings: Settings) -> str:
+    if not settings.backfill_start:
+        return "unset (the first sync starts now; nothing from the past)"
+    when = settings.backfill
+    if isinstance(when, datetime):
+        from .timestamps import format_time
+
+        return f"{settings.backfill_start} (= {format_time(when)})"
+    return f"{settings.backfill_start} (everything DocuSign still holds, about seven days)"
+
+
+# -- the settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, declared once (see the module docstring), then what loading derived."""
+
+    environment: str = setting(
+        "environment", label="environment", flag="--environment", env="DOCUSIGN_ENVIRONMENT",
+        parse=_environment, required=True, metavar="NAME",
+        help="development or production (demo is an alias of development; any case)",
+        missing_fix="set DOCUSIGN_ENVIRONMENT (or --environment) to development or production",
+        show=lambda s: s.environment,
+    )
+    user_id: str = setting(
+        "user_id", label="user ID", flag="--user-id", env="DOCUSIGN_USER_ID", parse=_user_id,
+        required=True, commands=_CHECKPOINTED, metavar="GUID",
+        help="API Username (GUID) of the impersonated admin, from Apps and Keys",
+        missing_fix="set DOCUSIGN_USER_ID (or --user-id) to the API Username GUID of the "
+        "impersonated admin, shown in Apps and Keys",
+        show=lambda s: s.user_id,
+    )
+    integration_key: Secret = setting(
+        "integration_key", label="integration key", env="DOCUSIGN_INTEGRATION_KEY",
+        file_env="DOCUSIGN_INTEGRATION_KEY_FILE", secret=True, parse=_integration_key,
+        required=True, commands=CONNECTING | {"consent-url"},
+        help="the Integration Key (a GUID) from Apps and Keys; no flag, a secret",
+        missing_fix="set DOCUSIGN_INTEGRATION_KEY_FILE to a file holding the Integration Key "
+        "from Apps and Keys (or DOCUSIGN_INTEGRATION_KEY)",
+        show=lambda s: "set (hidden)",
+    )
+    private_key_pem: Secret = setting(
+        "private_key", label="private key", env="DOCUSIGN_PRIVATE_KEY",
+        file_env="DOCUSIGN_PRIVATE_KEY_FILE", file_flag="--private-key-file", secret=True,
+        parse=_private_key, required=True, commands=CONNECTING, metavar="FILE",
+        help="the RSA private key from Apps and Keys > Generate RSA (PKCS#1 or PKCS#8 PEM)",
+        missing_fix="set DOCUSIGN_PRIVATE_KEY_FILE (or --private-key-file) to the key saved "
+        "from Apps and Keys > Generate RSA",
+        show=_private_key_shown,
+    )
+    backfill_start: str | None = setting(
+        "backfill_start", label="backfill start", flag="--backfill-start",
+        env="DOCUSIGN_BACKFILL_START", parse=_text, commands=CONNECTING, metavar="WHEN",
+        help="first sync only: a date, a date-time, 90m/36h/7d back, or earliest "
+        "(default: start now)",
+        show=_backfill_shown,
+    )
+    checkpoint_path: Path = setting(
+        "checkpoint", label="checkpoint", flag="--checkpoint", env="DOCUSIGN_CHECKPOINT",
+        parse=_path, path=True, derive=_default_checkpoint, commands=_CHECKPOINTED,
+        metavar="FILE",
+        help="checkpoint file (default $XDG_STATE_HOME/docusign-input/ENVIRONMENT-USER.json)",
+        show=lambda s: str(s.checkpoint_path),
+    )
+    page_size: int = setting(
+        "page_size", label="page size", flag="--page-size", env="DOCUSIGN_PAGE_SIZE",
+        parse=_page_size, default=2000, commands=CONNECTING, metavar="N",
+        help="events per request, 1 to 2000 (default 2000)",
+        show=lambda s: str(s.page_size),
+    )
+    poll_interval_s: float = setting(
+        "poll_interval", label="poll interval", flag="--poll-interval",
+        env="DOCUSIGN_POLL_INTERVAL", parse=_duration, default=60.0,
+        commands=CONNECTING | {"status"}, metavar="DURATION",
+        help="--follow: time between polls once caught up, e.g. 60, 90s, 5m (default 60s)",
+        show=lambda s: f"{s.poll_interval_s:g} s",
+    )
+    auth_url: str = setting(
+        "auth_url", label="auth server", flag="--auth-url", env="DOCUSIGN_AUTH_URL",
+        parse=_auth_url, derive=lambda r, e: _AUTH_URLS[r["environment"]],
+        commands=CONNECTING | {"consent-url"}, metavar="URL",
+        help="DocuSign's account server (default by environment)",
+        show=lambda s: s.auth_url,
+    )
+    monitor_api: str = setting(
+        "monitor_api", label="Monitor API", flag="--monitor-api", env="DOCUSIGN_MONITOR_API",
+        parse=_monitor_api, default="lens", commands=_CHECKPOINTED, metavar="API",
+        help="Monitor API generation: lens (default) or organizations",
+        show=lambda s: s.monitor_api,
+    )
+    monitor_url: str = setting(
+        "monitor_url", label="Monitor server", flag="--monitor-url", env="DOCUSIGN_MONITOR_URL",
+        parse=_monitor_url, derive=lambda r, e: _MONITOR_URLS[(r["environment"],
+                                                               r["monitor_api"])],
+        commands=CONNECTING, metavar="URL",
+        help="DocuSign Monitor server (default by environment and API)",
+        show=lambda s: s.monitor_url,
+    )
+    organization_id: str | None = setting(
+        "organization_id", label="organization ID", flag="--organization-id",
+        env="DOCUSIGN_ORGANIZATION_ID", parse=_organization_id, commands=CONNECTING,
+        metavar="GUID", help="organizations API: the organization (default: looked up once)",
+        show=_organization_shown,
+    )
+    output: str = setting(
+        "output", label="output", flag="--output", env="DOCUSIGN_OUTPUT", parse=_output,
+        default="stdout", commands=CONNECTING, metavar="SPEC",
+        help="stdout (default) or forward://HOST:PORT[?tag=TAG]",
+        show=lambda s: s.output,
+    )
+    log_format: str = setting(
+        "log_format", label="log format", flag="--log-format", env="DOCUSIGN_LOG_FORMAT",
+        parse=_log_format, default="text", metavar="FORMAT",
+        help="stderr lines as text (default) or json", show=lambda s: s.log_format,
+    )
+    log_level: str = setting(
+        "log_level", label="log level", flag="--log-level", env="DOCUSIGN_LOG_LEVEL",
+        parse=_log_level, default="info", metavar="LEVEL",
+        help="debug, info (default), warning or error", show=lambda s: s.log_level,
+    )
+    token_cache: bool = setting(
+        "token_cache", label="token cache", flag="--no-token-cache", switch=False,
+        env="DOCUSIGN_TOKEN_CACHE", parse=_switch, default=True, commands=CONNECTING,
+        help="do not keep the access token in a 0600 file beside the checkpoint "
+        "(DOCUSIGN_TOKEN_CACHE=0 does the same)",
+        show=lambda s: f"on ({s.token_cache_path})" if s.token_cache else "off",
+    )
+    redirect_uri: str | None = setting(
+        "redirect_uri", label="redirect URI", flag="--redirect-uri", env="DOCUSIGN_REDIRECT_URI",
+        parse=_redirect_uri, commands=CONNECTING | {"consent-url"}, metavar="URI",
+        help="consent URL: an https redirect URI registered on the integration key "
+        "(default DocuSign's consent page)",
+        show=lambda s: s.redirect_uri or f"{DEFAULT_REDIRECT_URI} (DocuSign's consent page)",
+    )
+
+    # -- derived while loading, not settings of their own ---------------------------------------
+
+    #: The Backfill Start Time resolved once, against the clock the settings were loaded with.
+    backfill: WhenResult | None = None
+    #: Set when the Backfill Start Time is more than seven days back. Kept apart from
+    #: ``warnings`` because the backfill applies only to a first sync: the engine's
+    #: ``start_position`` warns when it actually uses it. ``check`` shows it.
+    backfill_warning: str | None = None
+    #: Things the CLI should print on stderr once (a secret in a file others can read, a short
+    #: poll interval).
+    warnings: tuple[str, ...] = ()
+    #: How each setting was given: "--page-size", "DOCUSIGN_PAGE_SIZE", "page_size in FILE";
+    #: absent means the default. Lets later errors name the setting the way the user wrote it.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: Where each secret came from: the file's path for a ``_FILE`` form, else its source.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def private_key_source(self) -> str:
+        """Where the key came from, for messages ("DOCUSIGN_PRIVATE_KEY", or the file path)."""
+        return self.origins.get("private_key", "")
+
+    @property
+    def token_cache_path(self) -> Path:
+        """``<checkpoint>.token`` beside the checkpoint: one cache per environment and user."""
+        return self.checkpoint_path.with_name(self.checkpoint_path.name + ".token")
+
+    def source_of(self, name: str) -> str:
+        """The name of a setting as the user gave it, or its environment variable by default."""
+        if name in self.sources:
+            return self.sources[name]
+        spec = _SPECS.get(name)
+        if spec is None:
+            return name
+        return spec.env or spec.flag or name
+
+    def describe(self, command: str = "check") -> list[tuple[str, str]]:
+        """The settings a command uses, secrets masked, each with where it came from.
+
+        The integration key is never shown (the contract allows it only inside the consent URL),
+        not even in part: only whether it is set and where from.
+        """
+        rows = []
+        for spec in specs_for(command):
+            if spec.show is None:
+                continue
+            if spec.secret and not getattr(self, spec.field_name):
+                rows.append((spec.label, "not loaded"))
+                continue
+            source = self.sources.get(spec.key, "default")
+            rows.append((spec.label, f"{spec.show(self)}  [{source}]"))
+        return rows
+
+
+# -- the table, read back from the declaration -----------------------------------------------------
+
+#: Each setting's Spec by key, in declaration order (the order ``derive`` may rely on).
+_SPECS: dict[str, Spec] = {}
+_FIELD_OF: dict[str, str] = {}
+for _field in fields(Settings):
+    if "spec" in _field.metadata:
+        _SPECS[_field.metadata["spec"].key] = _field.metadata["spec"]
+        _FIELD_OF[_field.metadata["spec"].key] = _field.name
+del _field
+
+
+def specs_for(command: str | None = None) -> tuple[Spec, ...]:
+    """The settings a command uses (all of them for ``None``), in declaration order."""
+    return tuple(s for s in _SPECS.values() if command is None or command in s.commands)
+
+
+def setting_spec(key: str) -> Spec:
+    return _SPECS[key]
+
+
+#: The keys ``load_settings`` reads from its ``flags`` mapping (argparse dest names).
+FLAG_KEYS = tuple(
+    key
+    for spec in _SPECS.values()
+    for key, flag in ((spec.key, spec.flag), (spec.file_key, spec.file_flag))
+    if flag and key
+)
+#: The keys a ``--config`` TOML file may hold.
+FILE_KEYS = tuple(
+    key for spec in _SPECS.values() for key in (spec.key, spec.file_key) if key
+)
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+class SettingsProblems(ConfigError):
+    """Several settings are wrong at once (``check`` collects them all in one pass)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = problems
+        first = problems[0]
+        if len(problems) == 1:
+            super().__init__(first.cause, first.fix)
+        else:
+            super().__init__(
+                f"{len(problems)} settings problems, the first: {first.cause.rstrip('.')}",
+                "fix each one listed above, then run `docusign-input check` again",
+            )
+
+
+class _Sources:
+    """The three layers, highest first, and the rule that picks a setting from them."""
+
+    def __init__(
+        self, flags: Mapping[str, object], environ: Mapping[str, str], config_file: Path | None
+    ) -> None:
+        self.flags = flags
+        self.environ = environ
+        self.config_file = config_file
+        self.file: dict[str, Any] = _read_toml(config_file) if config_file else {}
+
+    def _layers(self, key: str, flag: str | None, env: str | None) -> list[_Value | None]:
+        found: list[_Value | None] = []
+        value = self.flags.get(key) if flag else None
+        found.append(None if _unset(value) else _Value(value, flag or key, environ=self.environ))
+        value = self.environ.get(env) if env else None
+        found.append(None if _unset(value) else _Value(value, env or key, environ=self.environ))
+        value = self.file.get(key)
+        if _unset(value) or self.config_file is None:
+            found.append(None)
+        else:
+            found.append(_Value(value, f"{key} in {self.config_file}", self.config_file.parent,
+                                self.environ))
+        return found
+
+    def get(self, spec: Spec) -> _Value | None:
+        """The value from the highest layer that sets it (empty strings count as unset)."""
+        found = self._layers(spec.key, spec.flag, spec.env)
+        return next((v for v in found if v is not None), None)
+
+    def get_secret(self, spec: Spec) -> tuple[_Value | None, bool]:
+        """A secret or its ``_FILE`` form, whichever the highest layer gives; ``(value, is_file)``.
+
+        Both forms in the same layer contradict each other; that is an error, not a silent pick.
+        """
+        assert spec.file_key is not None
+        direct = self._layers(spec.key, None, spec.env)
+        via_file = self._layers(spec.file_key, spec.file_flag, spec.file_env)
+        for mine, theirs in zip(direct, via_file):
+            if mine is not None and theirs is not None:
+                raise ConfigError(
+                    f"both {mine.label} and {theirs.label} are set",
+                    f"set only one of them ({theirs.label} is preferred: a file only you can read)",
+                )
+            if theirs is not None:
+                return theirs, True
+            if mine is not None:
+                return mine, False
+        return None, False
+
+
+def _unset(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+_TOML_FIX = "give the path of a TOML file"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    if looks_like_key_material(str(path)) or _GUID.match(str(path).strip()):
+        raise ConfigError("--config holds key material or a GUID, not a file path (not shown)",
+                          _TOML_FIX + "; secrets come only from the environment or a _FILE "
+                          "variable")
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path} does not exist", _TOML_FIX) from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path} is a directory", _TOML_FIX) from None
+    except PermissionError:
+        raise ConfigError(f"--config {path} cannot be read by this user",
+                          "make it readable by the user running the connector") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path} cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path} is not valid TOML ({exc})",
+                          'write one setting per line, e.g. environment = "production"') from None
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"--config {path} has unknown setting {unknown[0]!r}",
+            "known settings: " + ", ".join(FILE_KEYS),
+        )
+    return data
+
+
+def _guard(value: _Value, spec: Spec, *, path: bool) -> None:
+    """Refuse key material anywhere but a secret's own variable, and a GUID where a path belongs,
+    without echoing either (``--private-key-file "$(cat key.pem)"``)."""
+    raw = value.raw
+    if not isinstance(raw, str):
+        return
+    what = f"the path of the {spec.label} file" if path else f"the {spec.label}"
+    if looks_like_key_material(raw):
+        raise ConfigError(
+            f"{value.label} holds what looks like key material, not {what}; the value is not "
+            "shown",
+            "secrets come only from the environment or a _FILE variable: save the key in a file "
+            "(chmod 600) and set DOCUSIGN_PRIVATE_KEY_FILE (or --private-key-file) to its path",
+        )
+    if path and _GUID.match(raw.strip()):
+        raise ConfigError(
+            f"{value.label} holds a GUID where {what} belongs; the value is not shown",
+            f"give {what}; an integration key goes in DOCUSIGN_INTEGRATION_KEY_FILE (a file "
+            "holding it) or DOCUSIGN_INTEGRATION_KEY",
+        )
+
+
+def _read_secret_file(value: _Value, what: str) -> tuple[bytes, Path]:
+    path = _path(value)
+    where = f"{value.label} {path}"
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{where} is a directory", f"give the path of the {what} file")
+        if info.st_size > _MAX_KEY_FILE_BYTES:
+            raise ConfigError(f"{where} is {info.st_size} bytes, too big for a {what}",
+                              f"give the path of the {what} file")
+        return path.read_bytes(), path
+    except FileNotFoundError:
+        raise ConfigError(f"{where} does not exist", f"give the path of the {what} file") from None
+    except PermissionError:
+        raise ConfigError(
+            f"{where} cannot be read by this user",
+            "make it readable by the user running the connector (chmod 600, owned by that user)",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read ({exc.strerror})") from None
+
+
+def _file_secret_warning(path: Path) -> list[str]:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if mode & 0o077:
+        return [
+            f"--config {path} holds a secret and others can read it: chmod 600 it, or move the "
+            "secret to DOCUSIGN_INTEGRATION_KEY_FILE / DOCUSIGN_PRIVATE_KEY_FILE"
+        ]
+    return []
+
+
+_FAILED = object()
+
+
+class _Loader:
+    """One pass over the declaration: each setting the command uses, from the highest layer."""
+
+    def __init__(self, src: _Sources, command: str) -> None:
+        self.src = src
+        self.command = command
+        self.values: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}
+        self.origins: dict[str, str] = {}
+
+    def resolve(self, spec: Spec) -> Any:
+        if self.command not in spec.commands:
+            return _dataclass_default(spec)
+        if spec.secret:
+            value = self._secret(spec)
+        else:
+            value = self.src.get(spec)
+            if value is not None:
+                _guard(value, spec, path=spec.path)
+                self.sources[spec.key] = value.label
+                return spec.parse(value)
+        if value is None:
+            if spec.required:
+                names = " or ".join(spec.environment_variables)
+                raise ConfigError(f"the {spec.label} is not set",
+                                  spec.missing_fix or f"set {names}: {spec.help}")
+            if spec.derive is not None:
+                if any(v is _FAILED for v in self.values.values()):
+                    return _FAILED  # it depends on a setting already reported as wrong
+                return spec.derive(self.values, self.src.environ)
+            return spec.default
+        return spec.parse(value)
+
+    def _secret(self, spec: Spec) -> _Value | None:
+        value, is_file = self.src.get_secret(spec)
+        if value is None:
+            return None
+        self.sources[spec.key] = value.label
+        if not is_file:
+            self.origins[spec.key] = value.label
+            return value
+        _guard(value, spec, path=True)
+        data, path = _read_secret_file(value, spec.label)
+        self.origins[spec.key] = str(path)
+        return _Value(data, f"{value.label} {path}", from_file=True)
+
+
+def _dataclass_default(spec: Spec) -> Any:
+    for item in fields(Settings):
+        if item.name == spec.field_name:
+            return item.default
+    raise AssertionError(spec.key)  # pragma: no cover
+
+
+def load_settings(
+    flags: Mapping[str, object],
+    environ: Mapping[str, str],
+    *,
+    command: str = "run",
+    config_file: Path | None = None,
+    now: datetime | None = None,
+    collect: bool = False,
+) -> Settings:
+    """Build the one ``Settings`` value, or raise ``ConfigError`` naming the bad setting.
+
+    ``flags``: argparse dest names (see ``FLAG_KEYS``) mapped to the value given, ``None`` (or
+    absent) when not given; ``token_cache`` is ``False`` for ``--no-token-cache``. ``environ``: the
+    process environment. ``command``: which command's settings to read (``status`` needs no
+    secrets; ``consent-url`` only the environment and the integration key: an admin grants
+    consent before anyone has a user ID or a key pair in place). ``now``: the one clock the
+    Backfill Start Time is resolved against. ``collect``: raise ``SettingsProblems`` with every
+    problem found instead of stopping at the first.
+    """
+    if command not in _ALL:
+        raise ValueError(f"unknown command {command!r}")
+    now = now or datetime.now(timezone.utc)
+    src = _Sources(flags, environ, config_file)
+    loader = _Loader(src, command)
+    problems: list[ConfigError] = []
+    for spec in _SPECS.values():
+        try:
+            loader.values[spec.key] = loader.resolve(spec)
+        except ConfigError as exc:
+            if not collect:
+                raise
+            problems.append(exc)
+            loader.values[spec.key] = _FAILED
+    values = loader.values
+    warnings: list[str] = []
+    backfill: WhenResult | None = None
+    backfill_warning = None
+    checks: list[Callable[[], None]] = []
+
+    def hosts() -> None:
+        _check_hosts(values["environment"], values["monitor_api"], values["auth_url"],
+                     values["monitor_url"], loader.sources)
+
+    def backfill_start() -> None:
+        nonlocal backfill, backfill_warning
+        text = values["backfill_start"]
+        if text:
+            label = loader.sources["backfill_start"]
+            backfill_warning = validate_backfill(text, now, setting=label)
+            backfill = parse_when(text, now)
+
+    if command in CONNECTING:
+        checks += [hosts, backfill_start]
+    for check in checks:
+        if any(v is _FAILED for v in values.values()):
+            break
+        try:
+            check()
+        except ConfigError as exc:
+            if not collect:
+                raise
+            problems.append(exc)
+    if problems:
+        raise SettingsProblems(problems)
+    if config_file is not None and any(
+        src.file.get(s.key) for s in _SPECS.values() if s.secret
+    ):
+        warnings.extend(_file_secret_warning(config_file))
+    if "poll_interval" in loader.sources and values["poll_interval"] < MIN_POLL_INTERVAL_S:
+        warnings.append(
+            f"{loader.sources['poll_interval']} {values['poll_interval']:g} s is below "
+            f"{MIN_POLL_INTERVAL_S:g} s: DocuSign asks for at most one poll a minute once caught "
+            "up, and may rate-limit or block the integration key"
+        )
+    return Settings(
+        **{spec.field_name: values[spec.key] for spec in _SPECS.values()},
+        backfill=backfill,
+        backfill_warning=backfill_warning,
+        warnings=tuple(warnings),
+        sources=loader.sources,
+        origins=loader.origins,
+    )

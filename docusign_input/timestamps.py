@@ -22,6 +22,7 @@ __all__ = [
     "format_time",
     "parse_when",
     "validate_backfill",
+    "parse_duration_s",
 ]
 
 #: The ``parse_when`` answer meaning "send an empty cursor": DocuSign then starts seven days back.
@@ -113,6 +114,23 @@ def format_time(value: datetime) -> str:
         text += f".{value.microsecond:06d}"
     # strftime pads years below 1000 inconsistently across platforms; such years never occur here.
     return text + "Z"
+
+
+def parse_duration_s(text: str) -> float:
+    """Seconds from ``90``, ``7.5``, ``90s``, ``5m``, ``2h``, ``1d``; ValueError on anything else.
+
+    The one syntax for every duration setting (``--poll-interval``, ``status --max-lag``); the
+    sign and range are the caller's to judge.
+    """
+    value = text.strip()
+    duration = _DURATION.match(value)
+    if duration is not None:
+        seconds = float(duration.group(1)) * _UNIT_S[duration.group(2).lower()]
+    else:
+        seconds = float(value)  # ValueError for junk
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r} is not a finite duration")
+    return seconds
 
 
 def parse_when(text: str, now: datetime) -> WhenResult:

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from docusign_input.errors import ConfigError
-from docusign_input.settings import FLAG_KEYS, Settings, load_settings, pem_line
+from docusign_input.settings import (
+    FILE_KEYS,
+    FLAG_KEYS,
+    Settings,
+    SettingsProblems,
+    load_settings,
+    pem_line,
+    specs_for,
+)
 
 #: The first line of a PKCS#1 key, assembled (see pem_line) for the fakes below.
 RSA_BEGIN = pem_line("BEGIN", "RSA PRIVATE KEY").encode()
@@ -297,11 +305,22 @@ def test_secrets_never_in_repr_or_describe(env: dict[str, str], pems: dict[str, 
     assert "PKCS#1" in described["private key"]
 
 
-def test_require_secrets_false_skips_keys(env: dict[str, str]) -> None:
+def test_status_reads_no_secrets_and_ignores_settings_it_does_not_use(env: dict[str, str]) -> None:
     del env["DOCUSIGN_INTEGRATION_KEY"]
     env["DOCUSIGN_PRIVATE_KEY_FILE"] = "/does/not/exist"
-    settings = load(env, require_secrets=False)
+    env["DOCUSIGN_OUTPUT"] = "not an output"
+    settings = load(env, command="status")
     assert not settings.integration_key and not settings.private_key_pem
+    assert settings.output == "stdout"
+
+
+def test_consent_url_needs_only_the_environment_and_the_integration_key(
+    env: dict[str, str],
+) -> None:
+    for name in ("DOCUSIGN_USER_ID", "DOCUSIGN_PRIVATE_KEY_FILE"):
+        del env[name]
+    settings = load(env, command="consent-url")
+    assert settings.integration_key.reveal() == IKEY
 
 
 def test_loading_settings_does_not_import_cryptography_or_jwt(env: dict[str, str]) -> None:
@@ -467,3 +486,125 @@ def test_key_path_is_a_directory(env: dict[str, str], tmp_path: Path) -> None:
 def test_unreadable_key_file(env: dict[str, str]) -> None:
     Path(env["DOCUSIGN_PRIVATE_KEY_FILE"]).chmod(0)
     assert "cannot be read" in config_error(env).line()
+
+
+# -- one declaration per setting ------------------------------------------------------------------
+
+
+def test_every_setting_is_declared_once_with_unique_names() -> None:
+    specs = specs_for()
+    envs = [name for s in specs for name in s.environment_variables]
+    flags = [f for s in specs for f in (s.flag, s.file_flag) if f]
+    assert len(envs) == len(set(envs)) and len(flags) == len(set(flags))
+    assert not [s.key for s in specs if s.secret and s.flag], "secrets never have a flag"
+    assert set(FILE_KEYS) == {k for s in specs for k in (s.key, s.file_key) if k}
+    assert all(s.help and s.label for s in specs)
+
+
+def test_describe_lists_every_setting_check_uses_from_the_declaration(
+    env: dict[str, str],
+) -> None:
+    labels = [name for name, _ in load(env).describe("check")]
+    assert labels == [s.label for s in specs_for("check") if s.show is not None]
+
+
+@pytest.mark.parametrize("given", ["Production", "PRODUCTION", "production"])
+def test_environment_names_are_accepted_alike_by_flag_variable_and_file(
+    env: dict[str, str], tmp_path: Path, given: str
+) -> None:
+    by_flag = load(env, {"environment": given})
+    by_env = load({**env, "DOCUSIGN_ENVIRONMENT": given})
+    del env["DOCUSIGN_ENVIRONMENT"]
+    by_file = load(env, {}, write_config(tmp_path, f'environment = "{given}"\n'))
+    assert by_flag.environment == by_env.environment == by_file.environment == "production"
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("90s", 90.0), ("5m", 300.0), ("2h", 7200.0),
+                                                ("120", 120.0), (" 1.5M ", 90.0)])
+def test_poll_interval_takes_durations(env: dict[str, str], given: str, seconds: float) -> None:
+    assert load(env, {"poll_interval": given}).poll_interval_s == seconds
+    assert load({**env, "DOCUSIGN_POLL_INTERVAL": given}).poll_interval_s == seconds
+
+
+def test_poll_interval_below_a_minute_warns_naming_the_setting(env: dict[str, str]) -> None:
+    settings = load(env, {"poll_interval": "10s"})
+    assert [w for w in settings.warnings if w.startswith("--poll-interval 10 s is below 60 s")]
+    assert load(env, {"poll_interval": "60"}).warnings == ()
+
+
+def test_backfill_is_resolved_once_against_the_clock_settings_were_loaded_with(
+    env: dict[str, str],
+) -> None:
+    from datetime import timedelta
+
+    settings = load({**env, "DOCUSIGN_BACKFILL_START": "36h"})
+    assert settings.backfill == NOW - timedelta(hours=36)
+    assert load({**env, "DOCUSIGN_BACKFILL_START": "earliest"}).backfill == "earliest"
+    assert load(env).backfill is None
+
+
+def test_upper_case_user_id_is_the_same_user_and_the_same_default_checkpoint(
+    env: dict[str, str],
+) -> None:
+    lower = load(env)
+    upper = load({**env, "DOCUSIGN_USER_ID": USER.upper()})
+    assert upper.user_id == lower.user_id == USER
+    assert upper.checkpoint_path == lower.checkpoint_path
+
+
+@pytest.mark.parametrize(
+    ("where", "label"),
+    [("env:DOCUSIGN_PRIVATE_KEY_FILE", "DOCUSIGN_PRIVATE_KEY_FILE"),
+     ("flag:private_key_file", "--private-key-file"),
+     ("env:DOCUSIGN_INTEGRATION_KEY_FILE", "DOCUSIGN_INTEGRATION_KEY_FILE"),
+     ("env:DOCUSIGN_CHECKPOINT", "DOCUSIGN_CHECKPOINT"),
+     ("flag:user_id", "--user-id"), ("env:DOCUSIGN_OUTPUT", "DOCUSIGN_OUTPUT")],
+)
+def test_key_material_in_any_setting_is_named_never_echoed(
+    env: dict[str, str], pems: dict[str, str], where: str, label: str
+) -> None:
+    kind, name = where.split(":")
+    flags: dict[str, Any] = {}
+    if kind == "env":
+        if name == "DOCUSIGN_INTEGRATION_KEY_FILE":
+            del env["DOCUSIGN_INTEGRATION_KEY"]
+        env[name] = pems["pkcs1"]
+    else:
+        flags[name] = pems["pkcs1"]
+    line = config_error(env, flags).line()
+    assert line.startswith(label) and "key material" in line and "_FILE" in line
+    body = [ln for ln in pems["pkcs1"].splitlines() if not ln.startswith("-----")]
+    assert "BEGIN" not in line and not [ln for ln in body if ln[:20] in line]
+
+
+@pytest.mark.parametrize("name", ["DOCUSIGN_PRIVATE_KEY_FILE", "DOCUSIGN_CHECKPOINT"])
+def test_a_guid_where_a_path_belongs_is_named_not_echoed(env: dict[str, str], name: str) -> None:
+    env[name] = IKEY
+    line = config_error(env).line()
+    assert line.startswith(name) and "GUID" in line and IKEY not in line
+
+
+def test_collect_reports_every_settings_problem_in_one_pass(env: dict[str, str]) -> None:
+    env.update(DOCUSIGN_PAGE_SIZE="0", DOCUSIGN_OUTPUT="stderr", DOCUSIGN_LOG_LEVEL="loud")
+    del env["DOCUSIGN_USER_ID"]
+    with pytest.raises(SettingsProblems) as caught:
+        load(env, collect=True)
+    named = [p.line().split()[0] for p in caught.value.problems]
+    assert named == ["the", "DOCUSIGN_PAGE_SIZE", "DOCUSIGN_OUTPUT", "DOCUSIGN_LOG_LEVEL"]
+    assert "user ID is not set" in caught.value.problems[0].line()
+    assert caught.value.exit_code == 78
+
+
+def test_without_home_the_default_checkpoint_names_the_setting_to_use(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    del env["HOME"]
+    monkeypatch.setattr(os.path, "expanduser", lambda path: "/nonexistent")
+    line = config_error(env).line()
+    assert "HOME" in line and "--checkpoint" in line and "DOCUSIGN_CHECKPOINT" in line
+
+
+@pytest.mark.parametrize("uri", ["http://example.com/cb", "example.com/cb", "ftp://x/y"])
+def test_redirect_uri_must_be_an_https_url(env: dict[str, str], uri: str) -> None:
+    line = config_error(env, {"redirect_uri": uri}, command="consent-url").line()
+    assert line.startswith("--redirect-uri") and "https" in line
