@@ -18,14 +18,21 @@ from typing import List
 
 from .config import SimulatorConfig
 from .faults import FAULT_KINDS, Fault
+from .scenarios import SCENARIOS
 from .simulator import Simulator
 
-__all__ = ["add_arguments", "run", "DEFAULT_PORT"]
+__all__ = ["add_arguments", "run", "list_scenarios", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 8765  # fixed, so a pipeline config pointing at the simulator keeps working
 
 
+DEFAULT_BACKLOG = 2000
+DEFAULT_EVENTS_PER_MINUTE = 30.0
+DEFAULT_SCENARIO_DELAY_S = 30.0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option with a help text; the defaults give a backlog and a steady event rate."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
@@ -36,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backlog",
         type=int,
-        default=0,
+        default=DEFAULT_BACKLOG,
         metavar="N",
-        help="events already waiting when the simulator starts",
+        help=f"events already waiting when the simulator starts (default {DEFAULT_BACKLOG}; "
+        "fetch them with `run --backfill-start 1d`)",
     )
     parser.add_argument(
         "--backlog-days",
@@ -50,16 +58,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events-per-minute",
         type=float,
-        default=0.0,
+        default=DEFAULT_EVENTS_PER_MINUTE,
         metavar="R",
-        help="new events ingested per minute while running",
+        help=f"new events ingested per minute while running (default {DEFAULT_EVENTS_PER_MINUTE:g};"
+        " 0 for none)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="play an attack scenario over the background activity (repeatable; "
+        "--list-scenarios names them)",
+    )
+    parser.add_argument(
+        "--scenario-delay",
+        type=float,
+        default=DEFAULT_SCENARIO_DELAY_S,
+        metavar="S",
+        help="play the scenarios S seconds after start, so a connector started meanwhile "
+        f"fetches them (default {DEFAULT_SCENARIO_DELAY_S:g})",
+    )
+    parser.add_argument(
+        "--list-scenarios",
+        action="store_true",
+        help="print each scenario's name and summary, one a line, and exit",
     )
     parser.add_argument("--seed", type=int, default=1, help="same seed, same events (default 1)")
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="never answer 429 (headers still sent)"
     )
-    parser.add_argument("--hourly-limit", type=int, default=3000)
-    parser.add_argument("--burst-limit", type=int, default=200)
+    parser.add_argument(
+        "--hourly-limit",
+        type=int,
+        default=3000,
+        metavar="N",
+        help="requests an hour before 429 (default 3000, DocuSign's)",
+    )
+    parser.add_argument(
+        "--burst-limit",
+        type=int,
+        default=200,
+        metavar="N",
+        help="requests per 30 seconds before 429 (default 200, DocuSign development's)",
+    )
     parser.add_argument(
         "--token-lifetime",
         type=int,
@@ -67,7 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="access token lifetime in seconds (default 3600)",
     )
-    parser.add_argument("--retention-days", type=float, default=7.0)
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=7.0,
+        metavar="D",
+        help="the stream serves events of the past D days only (default 7, DocuSign's)",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -81,13 +129,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="where to write the private key (default: a temporary file, removed on exit)",
     )
-    parser.add_argument("--key-format", choices=("pkcs1", "pkcs8"), default="pkcs1")
+    parser.add_argument(
+        "--key-format",
+        choices=("pkcs1", "pkcs8"),
+        default="pkcs1",
+        help="PEM format of the written key (default pkcs1, as DocuSign's Generate RSA)",
+    )
     parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert")
 
 
+def list_scenarios() -> str:
+    """One ``name  summary`` line per scenario."""
+    width = max(len(name) for name in SCENARIOS)
+    return "".join(f"{s.name:<{width}}  {s.summary}\n" for s in SCENARIOS.values())
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop, 2 on bad options."""
+    if args.list_scenarios:
+        sys.stdout.write(list_scenarios())
+        return 0
+    unknown = [name for name in args.scenario if name not in SCENARIOS]
+    if unknown:
+        print(
+            f"simulate: unknown scenario {unknown[0]!r}; --list-scenarios names them",
+            file=sys.stderr,
+        )
+        return 2
     try:
         faults = [Fault.parse(text) for text in args.fault]
     except ValueError as exc:
@@ -130,6 +199,11 @@ def run(args: argparse.Namespace) -> int:
                 )
                 sys.stdout.write(_banner(sim, key_file))
                 sys.stdout.flush()
+                if args.scenario and not stop.wait(max(0.0, args.scenario_delay)):
+                    for name in args.scenario:
+                        ids = sim.play_scenario(name)
+                        print(f"simulate: played scenario {name} ({len(ids)} events)",
+                              file=sys.stderr)  # fmt: skip
                 stop.wait()
                 print("simulate: stopping", file=sys.stderr)
             finally:
@@ -145,7 +219,10 @@ def _banner(sim: Simulator, key_file: Path) -> str:
         f"# legacy stream:  {sim.base_url}/api/v2.0/datasets/monitor/stream",
         f"# current stream: {sim.base_url}/v1/organizations/{sim.organization_id}/stream",
         f"# admin:          {sim.base_url}/__simulator__/state",
-        f"# {len(sim.event_ids())} events ingested; stop with Ctrl-C",
+        f"# {len(sim.event_ids())} events ingested, {sim.config.events_per_minute:g} more a minute;"
+        " stop with Ctrl-C",
+        f'# play a scenario now: curl -X POST -d \'{{"name": "brute-force"}}\' '
+        f"{sim.base_url}/__simulator__/scenario",
     ]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sim.env(key_file).items()]
     return "\n".join(lines) + "\n"

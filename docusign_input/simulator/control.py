@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple
 
 from .faults import Fault
+from .scenarios import SCENARIOS
 from .wire import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ class Control:
             },
             ("POST", "backlog"): lambda body, req: {
                 "event_ids": sim.seed_backlog(int(body["count"]), float(body.get("days", 1.0)))
+            },
+            ("GET", "scenarios"): lambda body, req: {
+                name: scenario.summary for name, scenario in SCENARIOS.items()
+            },
+            ("POST", "scenario"): lambda body, req: {
+                "event_ids": sim.play_scenario(str(body["name"]))
             },
             ("POST", "event-rate"): lambda body, req: sim.set_event_rate(float(body["per_minute"])),
             ("POST", "consent"): lambda body, req: sim.set_consent(

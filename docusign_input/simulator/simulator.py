@@ -15,10 +15,11 @@ from .api import DocuSignApi, Tenant
 from .auth import Accounts, User
 from .config import SimulatorConfig
 from .control import Control
-from .events import EventFactory, random_guid
+from .events import EventFactory, random_guid, render_json
 from .faults import Fault, FaultPlan
 from .keys import private_pem, public_pem, shared_private_key
 from .ratelimit import RateLimiter
+from .scenarios import scenario_events
 from .server import Dispatcher, RecordedRequest, SimulatorHTTPServer
 from .store import EventLog
 
@@ -40,6 +41,7 @@ class Simulator:
         self.account_id = random_guid(ids)
         self.organization_id = random_guid(ids)
         event_users = [self.user_id] + [random_guid(ids) for _ in range(_EVENT_USERS)]
+        self.event_user_ids: List[str] = event_users
 
         self._key = shared_private_key()
         self._accounts = Accounts(clock=self._clock, token_lifetime_s=cfg.token_lifetime_s)
@@ -247,6 +249,43 @@ class Simulator:
             if owed >= 1.0:
                 self.append_events(int(owed))
                 owed -= int(owed)
+
+    def play_scenario(self, name: str, start_s: float | None = None) -> List[str]:
+        """Ingest attack scenario ``name`` (see ``scenarios.SCENARIOS``); returns its eventIds.
+
+        Without ``start_s`` the scenario has just happened: it ends a few seconds ago and is
+        ingested now, after everything already served, so a connector that is caught up gets it
+        on its next poll. With ``start_s`` (unix seconds) it is placed in the log at that time,
+        each event ingested a few seconds after its timestamp (backdated, as for a backlog).
+        KeyError for an unknown name.
+        """
+        now = self._clock()
+        played = scenario_events(
+            name,
+            seed=self.config.seed,
+            start_s=now if start_s is None else start_s,
+            account_id=self.account_id,
+            organization_id=self.organization_id,
+            user_ids=self.event_user_ids,
+        )
+        if start_s is None:  # shift it into the recent past: timestamps precede ingestion
+            end = max(at for at, _ in played)
+            played = scenario_events(
+                name,
+                seed=self.config.seed,
+                start_s=2 * now - end - 15.0,
+                account_id=self.account_id,
+                organization_id=self.organization_id,
+                user_ids=self.event_user_ids,
+            )
+            instants = [now] * len(played)
+        else:
+            lag = random.Random(f"lag-{name}-{self.config.seed}")
+            instants = [at + 1.0 + lag.random() * 10.0 for at, _ in played]
+        items = [
+            (at, event["eventId"], render_json(event)) for at, (_, event) in zip(instants, played)
+        ]
+        return self._log.ingest_rendered(items)
 
     def event_ids(self) -> List[str]:
         """Every eventId ever ingested, in ingestion order (retention does not remove them here)."""

@@ -72,18 +72,26 @@ class EventLog:
         """Generate and log one event per ingestion instant; returns their eventIds."""
         with self._lock:
             made = [self._factory.make(t) for t in ingested_at]
-            ticks = [to_ticks(t) for t in ingested_at]
-            if ticks and self._ticks and min(ticks) <= self._ticks[-1]:
-                self._merge(ticks, made)
-            else:
-                previous = self._ticks[-1] if self._ticks else -1
-                for tick, (event_id, payload) in zip(ticks, made):
-                    previous = max(tick, previous + 1)  # same instant: 100 ns apart, in order
-                    self._ticks.append(previous)
-                    self._ids.append(event_id)
-                    self._payloads.append(payload)
-            self.ingested_total += len(made)
-            return [event_id for event_id, _ in made]
+            return self._log(ingested_at, made)
+
+    def ingest_rendered(self, items: List[Tuple[float, str, bytes]]) -> List[str]:
+        """Log events made elsewhere (a scenario): (ingestion instant, eventId, JSON bytes)."""
+        with self._lock:
+            return self._log([at for at, _, _ in items], [(i, p) for _, i, p in items])
+
+    def _log(self, ingested_at: List[float], made: List[Tuple[str, bytes]]) -> List[str]:
+        ticks = [to_ticks(t) for t in ingested_at]
+        if ticks and self._ticks and min(ticks) <= self._ticks[-1]:
+            self._merge(ticks, made)
+        else:
+            previous = self._ticks[-1] if self._ticks else -1
+            for tick, (event_id, payload) in zip(ticks, made):
+                previous = max(tick, previous + 1)  # same instant: 100 ns apart, in order
+                self._ticks.append(previous)
+                self._ids.append(event_id)
+                self._payloads.append(payload)
+        self.ingested_total += len(made)
+        return [event_id for event_id, _ in made]
 
     def _merge(self, ticks: List[int], made: List[Tuple[str, bytes]]) -> None:
         """Backdated ingestion lands in ingestion-time order; cursors already past it skip it."""

@@ -422,7 +422,8 @@ def test_simulate_prints_settings_that_point_run_at_it(tmp_path):
     """The flow a user follows to test their own pipeline: `simulate`, source its exports, `run`."""
 
     sim = subprocess.Popen(
-        connector_command() + ["simulate", "--port", "0", "--backlog", "25", "--seed", "3"],
+        connector_command()
+        + ["simulate", "--port", "0", "--backlog", "25", "--events-per-minute", "0", "--seed", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
