@@ -69,9 +69,10 @@ class TestVectorConfig:
         [source] = config["sources"].values()
         dest = path.stem
         assert source["type"] == "exec" and source["mode"] == "streaming"
-        assert source["command"] == ["/usr/local/bin/docusign-input", "run", "--follow",
-                                     "--checkpoint",
-                                     f"/var/lib/vector/docusign-input/{dest}.json"]
+        assert source["command"] == ["/usr/local/bin/docusign-input", "run", "--follow"]
+        # the checkpoint as a setting, so check/status/checkpoint show find it the same way
+        assert source["environment"] == {
+            "DOCUSIGN_CHECKPOINT": f"/var/lib/vector/docusign-input/{dest}.json"}
         assert source["streaming"]["respawn_on_exit"] is True
         assert source["streaming"]["respawn_interval_secs"] >= 5
         assert source["clear_environment"] is False
@@ -227,10 +228,12 @@ class TestFluentBitExec:
         [inp] = cfg.inputs
         dest = path.stem.replace("-follow", "")
         argv = shlex.split(inp["command"])
-        assert argv[0] == "exec" and argv[1] == "/usr/local/bin/docusign-input"
+        # exec env: the connector replaces the shell and gets the checkpoint as a setting
+        assert argv[:3] == ["exec", "env",
+                            f"DOCUSIGN_CHECKPOINT=/var/lib/fluent-bit/docusign-input/{dest}.json"]
+        assert argv[3] == "/usr/local/bin/docusign-input"
         follow = path.stem.endswith("-follow")
-        assert argv[2:] == ["run"] + (["--follow"] if follow else []) + [
-            "--checkpoint", f"/var/lib/fluent-bit/docusign-input/{dest}.json"]
+        assert argv[4:] == ["run"] + (["--follow"] if follow else [])
         assert fb_on(inp["oneshot"]) is False and inp["interval_sec"] == "60"
         assert fb_on(inp["threaded"]) is True
         assert fluent_bit_size(inp["buf_size"]) - 2 >= 20 * LARGEST_TEST_EVENT

@@ -97,7 +97,12 @@ def test_systemd_unit():
     argv = shlex.split(directives["ExecStart"][0])
     assert argv[:3] == ["/usr/local/bin/docusign-input", "run", "--follow"]
     assert argv[argv.index("--output") + 1] == "forward://127.0.0.1:24224?tag=docusign.monitor"
-    assert argv[argv.index("--checkpoint") + 1].startswith("/var/lib/docusign-input/")
+    env_file = (EXAMPLES_DIR / "systemd" / "docusign-input.env").read_text(encoding="utf-8")
+    [checkpoint] = [ln.split("=", 1)[1] for ln in env_file.splitlines()
+                    if ln.startswith("DOCUSIGN_CHECKPOINT=")]
+    assert checkpoint.startswith(f"/var/lib/{directives['StateDirectory'][0]}/")
+    # the version LoadCredential needs, and the way round it on an older systemd
+    assert "247" in unit and "User=docusign-input" in unit
 
 
 def _k8s():
@@ -113,7 +118,7 @@ def test_kubernetes_deployment_is_single_instance_with_state_on_a_pvc():
     [connector] = [c for c in pod["containers"] if c["name"] == "connector"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in connector["volumeMounts"]}
-    checkpoint = connector["command"][connector["command"].index("--checkpoint") + 1]
+    checkpoint = {e["name"]: e.get("value") for e in connector["env"]}["DOCUSIGN_CHECKPOINT"]
     state_mount = [p for p in mounts if checkpoint.startswith(p + "/")]
     assert state_mount and "persistentVolumeClaim" in volumes[mounts[state_mount[0]]]
     assert volumes[mounts[state_mount[0]]]["persistentVolumeClaim"]["claimName"] == docs[
@@ -123,9 +128,10 @@ def test_kubernetes_deployment_is_single_instance_with_state_on_a_pvc():
     for var in ("DOCUSIGN_PRIVATE_KEY_FILE", "DOCUSIGN_INTEGRATION_KEY_FILE"):
         assert any(env[var].startswith(p + "/") and "secret" in volumes[n]
                    for p, n in mounts.items()), var
-    probe = connector["livenessProbe"]["exec"]["command"]
-    assert probe[1] == "status" and "--max-lag" in probe
-    assert probe[probe.index("--checkpoint") + 1] == checkpoint
+    # readiness, not liveness: a restart cures neither a DocuSign outage nor missing consent
+    assert "livenessProbe" not in connector
+    probe = connector["readinessProbe"]["exec"]["command"]
+    assert probe[1] == "status" and "--max-lag" in probe and "--checkpoint" not in probe
 
 
 def test_kubernetes_sidecar_config_is_the_shipped_forward_config():

@@ -129,6 +129,8 @@ def test_fluent_bit_exec_delivers_every_event_whole_with_its_time(path, monitor,
                               capture_output=True, env=env, timeout=120)
         stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
     assert code == 0, stderr.decode(errors="replace")[-2000:]
+    dest = path.stem.replace("-follow", "")
+    assert (tmp_path / "checkpoints" / f"{dest}.json").is_file(), "DOCUSIGN_CHECKPOINT unused"
     parser = cfg.parser(inp["parser"])
     records = [fluent_bit_json_parser(r, parser)
                for r in fgets_records(stdout, fluent_bit_size(inp["buf_size"]))]
@@ -149,9 +151,12 @@ def test_vector_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     [source] = config["sources"].values()
     argv = [_localize(a, "/var/lib/vector/docusign-input", tmp_path) for a in source["command"]]
+    env = {**env, **{k: _localize(v, "/var/lib/vector/docusign-input", tmp_path)
+                     for k, v in source.get("environment", {}).items()}}
     expected = _expected(sim)
     stdout, stderr, code = _follow_until(argv, env, set(expected))
     assert code == 0, stderr.decode(errors="replace")[-2000:]
+    assert (tmp_path / "checkpoints" / f"{path.stem}.json").is_file(), "DOCUSIGN_CHECKPOINT unused"
     frames, discarded = vector_newline_frames(
         stdout, source["framing"]["newline_delimited"]["max_length"])
     assert discarded == 0
