@@ -237,7 +237,7 @@ def test_bad_settings_give_one_line_and_exit_78_without_network(
     ],
 )
 def test_usage_errors_are_one_stderr_line_and_exit_2(connector, args, needle):
-    # interface.md: every non-zero exit prints one line on stderr that names the cause and the fix
+    # docs/contract.md: every non-zero exit prints one stderr line naming the cause and the fix
     proc = connector.run(*args)
     assert proc.returncode == 2
     lines = stderr_lines(proc)

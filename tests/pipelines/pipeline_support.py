@@ -1,11 +1,12 @@
 """What the pipeline tests need to read our configs and behave like Vector and Fluent Bit.
 
 Neither Vector nor Fluent Bit can be installed where these tests run, so this module emulates the
-parts of them our configs depend on, as described in ``../shared/docs/pipelines.md``:
+parts of them our configs depend on:
 
 - reading configs: Fluent Bit classic (``[SECTION]`` + indented ``key value``) and YAML, and
   Vector YAML;
-- checking every key against the option sets in ``../shared/data/`` (name, type, enum, relevance);
+- checking every key against the option sets in ``data/`` (name, type, enum, relevance; their
+  source and licence are in ``data/README.md``);
 - framing the connector's stdout: Fluent Bit's ``fgets`` into ``buf_size`` bytes, Vector's newline
   framing with ``max_length``;
 - Fluent Bit's JSON parser with ``time_key``/``time_format``/``time_keep``/``time_strict``;
@@ -26,7 +27,7 @@ from typing import Any, Dict, Iterable, List, Tuple
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+OPTION_SETS = Path(__file__).resolve().parent / "data"
 VECTOR_DIR = REPO_ROOT / "vector"
 FLUENT_BIT_DIR = REPO_ROOT / "fluent-bit"
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -39,14 +40,8 @@ FLUENT_BIT_CONFIGS = sorted(
 
 
 def load_shared(name: str) -> Dict[str, Any]:
-    """An option set from ``<repo>/../shared/data``; skips the test when it is not checked out."""
-    import pytest
-
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found: the option sets live in the shared checkout beside the "
-                    "repository (../shared/data)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """An option set of Vector or Fluent Bit, vendored in ``tests/pipelines/data``."""
+    return json.loads((OPTION_SETS / name).read_text(encoding="utf-8"))
 
 
 # --- timestamps ----------------------------------------------------------------------------------
