@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_UNHEALTHY, BackingOff, ConfigError, ConnectorError
+from .errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_UNHEALTHY,
+    BackingOff,
+    ConfigError,
+    ConnectorError,
+    InternalError,
+)
 from .report import Reporter
 
 __all__ = ["main", "build_parser"]
-
-EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -291,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt=args.__dict__.get("log_format") or os.environ.get("DOCUSIGN_LOG_FORMAT", "text"),
     )
     handler: Callable[[argparse.Namespace, Reporter], int] = args.handler
-    from .sync import Stopped
+    from .signals import Stopped
 
     try:
         return handler(args, reporter)
@@ -362,6 +368,13 @@ def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
             f"{checkpoint.user_id}, not {settings.environment} user {settings.user_id}",
             "give each environment and user its own --checkpoint",
         )
+    if checkpoint.monitor_api != settings.monitor_api:
+        raise ConfigError(
+            f"checkpoint {settings.checkpoint_path} holds a cursor of the {checkpoint.monitor_api} "
+            f"Monitor API, not of {settings.monitor_api} (a cursor is never sent to the other API)",
+            f"set --monitor-api {checkpoint.monitor_api} again, or give the {settings.monitor_api} "
+            "API its own --checkpoint (with --backfill-start for where it should begin)",
+        )
     return store, checkpoint
 
 
@@ -415,46 +428,114 @@ def new_session() -> Any:
 
 def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     from .output import open_output
+    from .signals import Stopped
     from .sync import Collector, Stopper
 
     relax_garbage_collector()
+    collector: Any = None
+    stopper = Stopper(last_words=lambda: reporter.render("warning", stop_line(collector, True)))
+    stopper.install()
     settings = load(args, reporter)
     for warning in getattr(settings, "warnings", ()):
         reporter.warning(warning)
-    stopper = Stopper(
-        on_force=lambda: reporter.warning(
-            "stopping now: a write or request was still blocked after the grace period"
-        )
-    )
-    stopper.install()
     store, checkpoint = open_checkpoint(settings, lock=True)
-    output = open_output(settings.output)
-    session = new_session()
-    tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
-    collector = Collector(
-        source_factory=build_source_factory(settings, session, tokens),
-        output=output,
-        store=store,
-        reporter=reporter,
-        stopper=stopper,
-        page_size=settings.page_size,
-        poll_interval_s=settings.poll_interval_s,
-        backfill=settings.backfill,
-    )
+    exit_code = EXIT_INTERNAL
     try:
-        if args.follow:
-            collector.follow(checkpoint)
-        else:
-            check_scheduled_backoff(checkpoint)
-            collector.sync(checkpoint)
-    except ConnectorError as exc:
-        if not isinstance(exc, (ConfigError, BackingOff)):
-            collector.record_failure(checkpoint, exc)
-        raise
+        checkpoint = record_run_start(store, checkpoint, args.follow, settings.poll_interval_s)
+        output = open_output(settings.output)
+        session = new_session()
+        tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
+        collector = Collector(
+            source_factory=build_source_factory(settings, session, tokens),
+            output=output,
+            store=store,
+            reporter=reporter,
+            stopper=stopper,
+            page_size=settings.page_size,
+            poll_interval_s=settings.poll_interval_s,
+            backfill=settings.backfill,
+        )
+        collector.current = checkpoint
+        try:
+            if args.follow:
+                collector.follow(checkpoint)
+            else:
+                check_scheduled_backoff(checkpoint)
+                collector.sync(checkpoint)
+            exit_code = EXIT_OK
+        except Stopped:
+            exit_code = EXIT_OK
+            reporter.info(stop_line(collector, False))
+        except ConnectorError as exc:
+            exit_code = exc.exit_code
+            if not isinstance(exc, (ConfigError, BackingOff)):
+                collector.record_failure(checkpoint, exc)
+            raise
+        except Exception as exc:  # a bug: recorded for `status`, then main() prints the line
+            collector.record_failure(
+                checkpoint, InternalError(f"internal error ({type(exc).__name__})")
+            )
+            raise
+        finally:
+            output.close()
     finally:
-        output.close()
+        record_run_end(store, collector.current if collector else checkpoint, exit_code)
         store.release_lock()
     return EXIT_OK
+
+
+def stop_line(collector: Any, forced: bool) -> str:
+    """The last line of a stopped run: what was delivered, where the checkpoint stands."""
+    head = (
+        "stopping now: a write or request was still blocked after the grace period"
+        if forced
+        else "stopped"
+    )
+    if collector is None or collector.current is None:
+        return f"{head}; nothing was delivered"
+    position = collector.current.position
+    cursor = position.cursor
+    where = "at DocuSign's default start" if cursor == "" else f"at cursor {cursor}"
+    if cursor is None:
+        where = "not started"
+    return (
+        f"{head}: {collector.delivered} events delivered by this run; the checkpoint stands "
+        f"{where} (newest event time {position.newest_event_time or 'none'}); the next run "
+        "continues from there"
+    )
+
+
+def record_run_start(store: Any, checkpoint: Any, follow: bool, poll_interval_s: float) -> Any:
+    """Note that a run started, so that `status` can tell a run that was killed (no end
+    recorded, its process gone) from one that is running or ended."""
+    import socket
+
+    from .timestamps import format_time
+
+    run = {
+        "started_at": format_time(now_utc()),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "follow": follow,
+        "poll_interval_s": poll_interval_s,
+    }
+    checkpoint = checkpoint.with_health(last_run=run)
+    store.save(checkpoint)
+    return checkpoint
+
+
+def record_run_end(store: Any, checkpoint: Any, exit_code: int) -> None:
+    from .errors import CheckpointError
+    from .timestamps import format_time
+
+    run = dict(checkpoint.health.last_run or {})
+    if not run:
+        return
+    run.update(ended_at=format_time(now_utc()), exit_code=exit_code)
+    try:
+        store.save(checkpoint.with_health(last_run=run))
+    except CheckpointError:
+        pass  # the run's own error already says so
 
 
 #: Allocations between young-generation collections while running (CPython's default is 700).
@@ -483,7 +564,7 @@ def check_scheduled_backoff(checkpoint: Any) -> None:
     raise BackingOff(
         f"not contacting DocuSign for another {wait_s:.0f} s after "
         f"{checkpoint.health.consecutive_failures} failed attempts; the last one: "
-        f"{str(error.get('message', '')).rstrip('.')}",
+        f"{str(error.get('cause') or error.get('message', '')).rstrip('.')}",
         "fix the cause, then `docusign-input check` tests it at once; runs resume by themselves",
         exit_code=int(error.get("exit_code", 75)),
     )
@@ -549,8 +630,25 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
     from .health import assess
 
     path = checkpoint_path_for_reading(args, reporter)
-    checkpoint = CheckpointStore(path).load()
-    report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag)
+    store = CheckpointStore(path)
+    checkpoint = store.load()
+
+    def process_alive(run: Any) -> bool | None:
+        """Whether the recorded run's process is still there; None when it cannot be told."""
+        import socket
+
+        pid = run.get("pid")
+        if run.get("host") != socket.gethostname() or not isinstance(pid, int):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return store.lock_is_held()  # another PID namespace may hold it
+        except OSError:
+            return True
+        return True
+
+    report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag, process_alive=process_alive)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -584,41 +682,76 @@ def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .errors import CheckpointUnreadable
     from .timestamps import format_time, parse_when
 
     settings = load(args, reporter)
-    if args.to is None and not Path(settings.checkpoint_path).exists():
+    path = Path(settings.checkpoint_path)
+    cursor: str | None = None
+    where = "the next run starts per --backfill-start (or now)"
+    if args.to is not None:
+        try:
+            when = parse_when(args.to, now_utc())
+        except ValueError as exc:
+            raise ConfigError(
+                f"--to {args.to!r}: {exc}",
+                "use e.g. 2026-11-20, 2026-11-20T08:00:00Z, 36h, 7d or earliest",
+            ) from None
+        if isinstance(when, datetime) and when > now_utc():
+            raise ConfigError(f"--to {args.to!r} is in the future", "give a past time")
+        cursor = "" if when == "earliest" else format_time(when)  # type: ignore[arg-type]
+        where = f"the next run starts from {cursor or 'the earliest event DocuSign holds'}"
+    if args.to is None and not path.exists():
         # Nothing to forget: writing an empty checkpoint would only bind the path to this user.
         reporter.info(
-            f"no checkpoint at {settings.checkpoint_path}: nothing to reset; the first run "
-            "starts per --backfill-start (or now)"
+            f"no checkpoint at {path}: nothing to reset; the first run starts per "
+            "--backfill-start (or now)"
         )
         return EXIT_OK
-    store, checkpoint = open_checkpoint(settings, lock=True)
+    from .checkpoint import Checkpoint, CheckpointStore
+
+    store = CheckpointStore(path)
+    store.acquire_lock()
     try:
-        if args.to is None:
-            cursor = None
-            where = "the next run starts per --backfill-start (or now)"
-        else:
-            try:
-                when = parse_when(args.to, now_utc())
-            except ValueError as exc:
-                raise ConfigError(
-                    f"--to {args.to!r}: {exc}",
-                    "use e.g. 2026-11-20, 2026-11-20T08:00:00Z, 36h, 7d or earliest",
-                ) from None
-            if isinstance(when, datetime) and when > now_utc():
-                raise ConfigError(f"--to {args.to!r} is in the future", "give a past time")
-            cursor = "" if when == "earliest" else format_time(when)  # type: ignore[arg-type]
-            where = f"the next run starts from {cursor or 'the earliest event DocuSign holds'}"
-        store.save(replace(checkpoint, cursor=cursor, updated_at=format_time(now_utc())))
+        try:
+            checkpoint = store.load()
+        except CheckpointUnreadable as exc:
+            aside = move_aside(path)
+            reporter.warning(
+                f"{exc.cause}: moved it aside to {aside}; nothing is deduplicated against it"
+            )
+            checkpoint = None
+            if args.to is None:
+                reporter.info(f"checkpoint {path} reset: {where}")
+                return EXIT_OK
+            where += " (nothing remembered to deduplicate against)"
+        if checkpoint is None:
+            checkpoint = Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
+        store.save(checkpoint.with_position(cursor=cursor, updated_at=format_time(now_utc())))
     finally:
         store.release_lock()
-    reporter.info(
-        f"checkpoint {settings.checkpoint_path} reset: {where}; events seen recently "
-        "are still deduplicated"
-    )
+    reporter.info(f"checkpoint {path} reset: {where}; events seen recently are still deduplicated")
     return EXIT_OK
+
+
+def move_aside(path: Path) -> Path:
+    """Rename an unreadable checkpoint to `<name>.bak` (`.bak.1`, ... if taken); never delete
+    it: it may be restorable, and it is the only record of where delivery stood."""
+    aside = path.with_name(path.name + ".bak")
+    n = 0
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.bak.{n}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        from .errors import CheckpointError
+
+        raise CheckpointError(
+            f"cannot move the unreadable checkpoint {path} aside ({exc.strerror})",
+            "give the user running docusign-input write access to its directory",
+        ) from None
+    return aside
 
 
 def cmd_simulate(args: argparse.Namespace, reporter: Reporter) -> int:

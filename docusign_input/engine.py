@@ -8,12 +8,13 @@ Everything here takes values and returns values, so the rules about DocuSign's c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any, Mapping
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, Position
+from .retry import SCHEDULED_BACKOFF
 from .timestamps import format_time, parse_event_time
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "RETENTION",
     "RECENT_WINDOW",
     "RESUME_OVERLAP",
-    "MAX_EMPTY_PAGES",
+    "EMPTY_STREAK_MAX_S",
+    "newest_instant",
     "scheduled_backoff_s",
 ]
 
@@ -44,10 +46,11 @@ RESUME_OVERLAP = timedelta(minutes=10)
 RECENT_WINDOW = RESUME_OVERLAP + timedelta(minutes=5)
 #: Upper bound on remembered IDs, whatever the event rate: keeps the checkpoint small.
 MAX_RECENT_IDS = 50_000
-#: Consecutive empty pages whose cursor still moves before a sync gives up for this round.
-#: DocuSign's samples loop until the cursor stops moving, but it also asks for at most one request
-#: a minute once there is nothing to read: a few empty pages is enough to know that.
-MAX_EMPTY_PAGES = 3
+#: How long a sync keeps following empty pages whose cursor still moves. An empty page with a new
+#: cursor is progress (DocuSign skipping a quiet stretch), not the end: the end is an `endCursor`
+#: equal to the cursor sent. This only bounds a stream that never says so, by time rather than by
+#: a count of pages; the next sync continues from the saved cursor.
+EMPTY_STREAK_MAX_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,11 @@ class Page:
 
 @dataclass(frozen=True)
 class PagePlan:
-    """What to do with one page: deliver `events`, then save `checkpoint`."""
+    """What to do with one page: deliver `events`, then save `position`."""
 
     events: list[dict[str, Any]]
     duplicates: int
-    checkpoint: Checkpoint
+    position: Position
     caught_up: bool
 
 
@@ -79,7 +82,7 @@ class Start:
 
 
 def start_position(
-    checkpoint: Checkpoint | None, backfill: datetime | str | None, now: datetime
+    checkpoint: Checkpoint | Position | None, backfill: datetime | str | None, now: datetime
 ) -> Start:
     """The first cursor of a sync.
 
@@ -115,32 +118,38 @@ def start_position(
     return Start(format_time(now))
 
 
-def resume_after_rejected_cursor(checkpoint: Checkpoint, now: datetime) -> str:
+def newest_instant(position: Position, now: datetime) -> datetime | None:
+    """The newest delivered event's time, never later than `now`: the one reading of the newest
+    event time for the dedup window, a resume by time, and the lag. (plan_page already clamps it
+    to the delivery time; this also holds for a checkpoint written before it did.)"""
+    newest = _parse_or_none(position.newest_event_time)
+    return None if newest is None else min(newest, now)
+
+
+def resume_after_rejected_cursor(position: Position, now: datetime) -> str:
     """A time cursor to use when DocuSign refuses the stored one.
 
-    Starts RESUME_OVERLAP before the newest delivered event; the replayed overlap is removed by
-    deduplication (see RECENT_WINDOW).
+    Starts RESUME_OVERLAP before the newest delivered event (clamped, see newest_instant); the
+    replayed overlap is removed by deduplication (see RECENT_WINDOW).
     """
-    anchor = _parse_or_none(checkpoint.newest_event_time) or _parse_or_none(checkpoint.updated_at)
-    if anchor is None:
-        anchor = now
+    anchor = newest_instant(position, now) or _parse_or_none(position.updated_at) or now
     return format_time(min(anchor, now) - RESUME_OVERLAP)
 
 
 def plan_page(
-    checkpoint: Checkpoint,
+    position: Position,
     sent_cursor: str,
     page: Page,
     *,
     now: datetime,
     page_size: int,
 ) -> PagePlan:
-    """Drop already-delivered events and compute the checkpoint that covers this page."""
-    seen = checkpoint.recent_event_ids
+    """Drop already-delivered events and compute the position that covers this page."""
+    seen = position.recent_event_ids
     fresh_ids: dict[str, str] = {}
     events: list[dict[str, Any]] = []
     duplicates = 0
-    newest = checkpoint.newest_event_time
+    newest = position.newest_event_time
     newest_key = _order_key(newest) if newest else ""
     newest_s = newest_key[:19]
     for event in page.events:
@@ -166,24 +175,19 @@ def plan_page(
         key = _order_key(timestamp)
         if key > newest_key:
             newest, newest_key, newest_s = timestamp, key, key[:19]
-    recent = prune_recent_ids({**seen, **fresh_ids}, newest, keep_at_least=2 * page_size)
-    delivered = checkpoint.health.events_delivered + len(events)
     stamp = format_time(now)
-    next_checkpoint = replace(
-        checkpoint,
+    if newest_key > _order_key(stamp):
+        # An event stamped in the future (a clock gone wrong at DocuSign or in the event): its
+        # time would shrink the dedup window and move a resume past events still to come.
+        newest = stamp
+    recent = prune_recent_ids({**seen, **fresh_ids}, newest, keep_at_least=2 * page_size)
+    next_position = Position(
         cursor=page.end_cursor,
         newest_event_time=newest,
         recent_event_ids=recent,
         updated_at=stamp,
-        health=replace(
-            checkpoint.health,
-            events_delivered=delivered,
-            last_success=stamp,
-            last_error=None,
-            consecutive_failures=0,
-        ),
     )
-    return PagePlan(events, duplicates, next_checkpoint, page.end_cursor == sent_cursor)
+    return PagePlan(events, duplicates, next_position, page.end_cursor == sent_cursor)
 
 
 def prune_recent_ids(
@@ -227,17 +231,21 @@ def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
     Fluent Bit re-runs a command every interval whatever its exit code, and cron does the same: a
     run that fails on every tick would hit DocuSign's token endpoint forever. The first failure
     costs nothing (the next tick tries again, so a fix is picked up at once); after that the
-    pause doubles from one minute up to fifteen.
+    pause doubles from one minute up to fifteen (retry.SCHEDULED_BACKOFF). Only failures that
+    heal outside the program count (a full disk is fixed here and picked up at the next tick),
+    and a time DocuSign asked for (Retry-After) is waited out in any case.
     """
-    failures = checkpoint.health.consecutive_failures
     error = checkpoint.health.last_error
-    if failures < 2 or not error:
+    if not error:
         return 0.0
+    asked = _parse_or_none(error.get("retry_at"))
+    asked_s = 0.0 if asked is None else (asked - now).total_seconds()
+    failures = checkpoint.health.consecutive_failures
     failed_at = _parse_or_none(error.get("time"))
-    if failed_at is None:
-        return 0.0
-    pause = min(30.0 * 2 ** (failures - 1), 900.0)
-    return max(0.0, pause - (now - failed_at).total_seconds())
+    if failures < 2 or failed_at is None or not error.get("heals_outside", True):
+        return max(0.0, asked_s)
+    pause = SCHEDULED_BACKOFF.delay_s(failures - 2, lambda: 1.0)
+    return max(0.0, asked_s, pause - (now - failed_at).total_seconds())
 
 
 def _order_key(timestamp: str) -> str:

@@ -13,6 +13,7 @@ __all__ = [
     "EXIT_UNHEALTHY",
     "EXIT_USAGE",
     "EXIT_DATA",
+    "EXIT_INTERNAL",
     "EXIT_IO",
     "EXIT_TEMPORARY",
     "EXIT_ACCESS",
@@ -31,6 +32,8 @@ __all__ = [
     "TokenRejected",
     "OutputError",
     "CheckpointError",
+    "CheckpointUnreadable",
+    "InternalError",
     "BackingOff",
 ]
 
@@ -38,6 +41,7 @@ EXIT_OK = 0
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
 EXIT_DATA = 65  # EX_DATAERR
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug of ours
 EXIT_IO = 74  # EX_IOERR
 EXIT_TEMPORARY = 75  # EX_TEMPFAIL
 EXIT_ACCESS = 77  # EX_NOPERM
@@ -48,9 +52,17 @@ class ConnectorError(Exception):
     """Root of every error the connector reports to the user."""
 
     exit_code: int = 1
-    #: Whether the condition can heal outside the program (the network comes back, an admin grants
-    #: consent); `run --follow` keeps retrying those instead of exiting.
+    #: Whether the condition can heal without anyone touching this machine (the network comes
+    #: back, DocuSign recovers, an admin grants consent in DocuSign): `run --follow` keeps retrying
+    #: those with the long backoff instead of exiting, and a scheduled `run` backs off after them
+    #: (see engine.scheduled_backoff_s). What needs a change here (settings, disk) does neither.
     heals_outside: bool = False
+    #: Whether a retry within seconds may succeed (a blip: a reset, a 503, a 429); a sync retries
+    #: those on the spot within its mode's budget (retry.RUN_BACKOFF), others end the sync at once.
+    retry_soon: bool = False
+    #: The first wait of `--follow`'s backoff after this error; doubles from there up to 15 min.
+    #: Problems that need a person are not worth asking DocuSign about again within the minute.
+    follow_base_s: float = 2.0
 
     def __init__(self, cause: str, fix: str = "", *, trace_token: str | None = None) -> None:
         self.cause = cause
@@ -76,27 +88,31 @@ class ConfigError(ConnectorError):
 
 
 class AccessDenied(ConnectorError):
-    """DocuSign refused access: invalid grant, unknown user or key, Monitor not enabled. Exit 77."""
+    """DocuSign refused access: invalid grant, unknown user or key, Monitor not enabled. Exit 77.
+
+    Heals outside: an admin can fix each cause in DocuSign (upload the public key, promote the
+    integration key, grant a role) without touching this machine, so `--follow` keeps trying,
+    slowly, instead of crash-looping under a shipper that restarts it."""
 
     exit_code = EXIT_ACCESS
+    heals_outside = True
+    follow_base_s = 60.0
 
 
 class ConsentRequired(AccessDenied):
     """Consent not yet granted; heals once an admin opens the consent URL."""
 
-    heals_outside = True
-
 
 class MonitorNotEnabled(AccessDenied):
     """403 from Monitor: not enabled or licensed, or the admin belongs to several organizations."""
-
-    heals_outside = True
 
 
 class TokenRejected(ConnectorError):
     """A 401 from Monitor: the access token expired or was revoked. Handled by re-minting once."""
 
     exit_code = EXIT_ACCESS
+    heals_outside = True
+    follow_base_s = 60.0
 
 
 class TemporaryError(ConnectorError):
@@ -104,6 +120,7 @@ class TemporaryError(ConnectorError):
 
     exit_code = EXIT_TEMPORARY
     heals_outside = True
+    retry_soon = True
 
     def __init__(
         self,
@@ -116,6 +133,8 @@ class TemporaryError(ConnectorError):
         super().__init__(cause, fix, trace_token=trace_token)
         #: How long the server asked us to wait, when it said so.
         self.retry_after_s = retry_after_s
+        #: When DocuSign asked to be called again (ISO, UTC), if that ended the run.
+        self.retry_at: str | None = None
 
 
 class RateLimited(TemporaryError):
@@ -125,6 +144,8 @@ class RateLimited(TemporaryError):
 class TlsFailure(TemporaryError):
     """TLS verification failed: exit 75 at once in `run` (retrying within seconds cannot fix a
     CA bundle, a proxy or a clock), retried with the long backoff by `--follow`."""
+
+    retry_soon = False
 
 
 class LockHeld(ConnectorError):
@@ -138,6 +159,7 @@ class BadAnswer(ConnectorError):
 
     exit_code = EXIT_DATA
     heals_outside = True
+    retry_soon = True
 
     def __init__(self, cause: str, fix: str = "", *, trace_token: str | None = None) -> None:
         # Every exit names a fix; for an unreadable answer it is DocuSign's to make.
@@ -166,6 +188,17 @@ class CheckpointError(ConnectorError):
     """The checkpoint or the token cache cannot be written. Exit 74."""
 
     exit_code = EXIT_IO
+
+
+class CheckpointUnreadable(ConfigError):
+    """The checkpoint's content cannot be read (empty, not JSON, another format). Exit 78;
+    `checkpoint reset` moves such a file aside."""
+
+
+class InternalError(ConnectorError):
+    """A bug of ours, recorded for `status` before the program exits 70."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class BackingOff(ConnectorError):

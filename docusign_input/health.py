@@ -7,14 +7,21 @@ not by the newest event; the event lag is reported beside it for people to read.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from .checkpoint import Checkpoint
 from .timestamps import parse_event_time
 
-__all__ = ["HealthReport", "assess", "GAP_ALERT_S"]
+__all__ = ["HealthReport", "assess", "default_max_lag_s", "GAP_ALERT_S", "MIN_MAX_LAG_S"]
+
+#: Without --max-lag, a collector is stale after three poll intervals, never less than this
+#: (a scheduled run every minute that fails twice in a row must not page anyone at once).
+MIN_MAX_LAG_S = 900.0
+#: The poll interval assumed when the checkpoint does not record one.
+DEFAULT_POLL_INTERVAL_S = 60.0
 
 #: A possible gap (resumed after more than DocuSign's retention) makes `status` fail for a day, so
 #: that monitoring raises it, then stays in the report without paging anyone forever.
@@ -38,9 +45,25 @@ class HealthReport:
         return rows
 
 
+def default_max_lag_s(checkpoint: Checkpoint) -> float:
+    """The contract's staleness without --max-lag: three poll intervals, at least 15 minutes.
+    The poll interval is the one the latest run recorded."""
+    run = checkpoint.health.last_run or {}
+    interval = run.get("poll_interval_s")
+    if not isinstance(interval, (int, float)) or interval <= 0:
+        interval = DEFAULT_POLL_INTERVAL_S
+    return max(MIN_MAX_LAG_S, 3 * float(interval))
+
+
 def assess(
-    checkpoint: Checkpoint | None, now: datetime, *, max_lag_s: float | None
+    checkpoint: Checkpoint | None,
+    now: datetime,
+    *,
+    max_lag_s: float | None,
+    process_alive: Callable[[Mapping[str, Any]], bool | None] | None = None,
 ) -> HealthReport:
+    """Judge the recorded health. `process_alive` tells whether the recorded run's process
+    still exists (None: cannot tell, e.g. another host); without it nobody is judged killed."""
     if checkpoint is None:
         return HealthReport(
             False,
@@ -52,14 +75,32 @@ def assess(
     fixes: list[str] = []
     last_success = _age_s(health.last_success, now)
     event_lag = _age_s(checkpoint.newest_event_time, now)
-    error = dict(health.last_error) if health.last_error else None
+    error = _shown_error(health.last_error)
     if error is not None:
-        problems.append(f"last attempt failed: {error.get('message', '?')}")
-        fixes.append("the failure's message says what to change; the next good sync clears it")
+        problems.append(f"last attempt failed: {error.get('cause') or error.get('message', '?')}")
+        fixes.append(_fix_for(error))
+    run = dict(health.last_run) if health.last_run else None
+    if run and not run.get("ended_at") and process_alive is not None:
+        if process_alive(run) is False:
+            problems.append(
+                f"the run started at {run.get('started_at')} (pid {run.get('pid')}) ended "
+                "without recording its end: it was killed (SIGKILL, out of memory, a reboot)"
+            )
+            fixes.append(
+                "look at the shipper's or the kernel's log (dmesg) for why it was killed; "
+                "the next run continues from the checkpoint"
+            )
+    limit_s, limit_name = (
+        (max_lag_s, f"--max-lag {max_lag_s:g}")
+        if max_lag_s is not None
+        else (default_max_lag_s(checkpoint), "")
+    )
+    if not limit_name:
+        limit_name = f"the default {limit_s:g} s (three poll intervals, at least 15 minutes)"
     if last_success is None:
         problems.append("no successful sync recorded")
-    elif max_lag_s is not None and last_success > max_lag_s:
-        problems.append(f"last success {last_success:.0f} s ago, more than --max-lag {max_lag_s:g}")
+    elif last_success > limit_s:
+        problems.append(f"last success {last_success:.0f} s ago, more than {limit_name}")
         fixes.append("check that the shipper still runs the collector and read its stderr")
     gap_age = _age_s((health.possible_gap or {}).get("detected_at"), now)
     if health.possible_gap and (gap_age is None or gap_age < GAP_ALERT_S):
@@ -76,6 +117,8 @@ def assess(
         "events_delivered": health.events_delivered,
         "last_sync": health.last_sync,
         "last_error": error,
+        "last_run": run,
+        "max_lag_s": limit_s,
         "possible_gap": health.possible_gap,
     }
     if problems and not fixes:
@@ -98,3 +141,34 @@ def _age_s(stamp: str | None, now: datetime) -> float | None:
         return (now - parse_event_time(stamp)).total_seconds()
     except ValueError:
         return None
+
+
+#: A consent URL's integration key, in a record written before the checkpoint stopped storing
+#: fix texts: shown masked.
+_CLIENT_ID = re.compile(r"(client_id=)[^&\s\"']+")
+
+
+def _shown_error(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not record:
+        return None
+    shown = dict(record)
+    for key in ("cause", "message"):
+        if isinstance(shown.get(key), str):
+            shown[key] = _CLIENT_ID.sub(r"\1********", shown[key])
+    return shown
+
+
+def _fix_for(error: Mapping[str, Any]) -> str:
+    """What to do about a recorded failure; the record holds no fix text (it may hold secrets)."""
+    kind = error.get("error")
+    if kind == "ConsentRequired":
+        return (
+            "an administrator opens the consent URL once for integration key ******** "
+            "(`docusign-input consent-url` prints it); the next good sync clears this"
+        )
+    if kind == "InternalError":
+        return (
+            "a bug: report it with the output of `docusign-input run --log-level debug`; the "
+            "checkpoint was unchanged by it"
+        )
+    return "run `docusign-input check`, which says what to change; the next good sync clears it"

@@ -1,8 +1,15 @@
 """Where delivered events go: stdout as JSON lines, or a Fluentd forward receiver.
 
-An output's `write_page` returns only once every event of the page has been handed over (written
-and flushed to the pipe, or sent on the socket); the sync loop saves the checkpoint after that, so
-an output that cannot deliver must raise, never drop.
+Delivery belongs to the output. The sync loop calls `Output.deliver(events, stopping)` and saves
+the checkpoint only after it returns, so `deliver` returns only once the receiver has the events:
+
+- stdout: written, flushed, and taken out of the pipe by the reader (not merely in the pipe's
+  buffer, where a shipper that dies would lose them);
+- forward: acknowledged by the receiver.
+
+It raises `OutputError` when the events cannot be delivered (never drops them silently), and
+`Stopped` when a stop was requested (`stopping()` turned true) before the receiver confirmed them:
+those events are then not checkpointed and come again next run. An empty list returns at once.
 """
 
 from __future__ import annotations
@@ -17,16 +24,22 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import codec
 from .errors import OutputError
+from .signals import Stopped
 
 __all__ = ["Output", "StdoutOutput", "ForwardOutput", "open_output", "encode_page"]
 
 
 class Output(Protocol):
-    def write_page(self, events: list[dict[str, Any]]) -> None: ...
+    """The one interface between the sync loop and a destination (see the module docstring)."""
 
-    def wait_until_read(self, stopping: Callable[[], bool]) -> bool: ...
+    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
+        """Return once the receiver has `events`; raise OutputError if it cannot get them, Stopped
+        if `stopping()` became true before it confirmed them."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection or descriptor; called once, after the last delivery."""
+        ...
 
 
 def encode_page(events: list[dict[str, Any]]) -> bytes:
@@ -47,9 +60,16 @@ class StdoutOutput:
         self.stream = stream if stream is not None else sys.stdout.buffer
         self._pipe_fd: int | None | bool = False  # False: not looked at yet
 
-    def write_page(self, events: list[dict[str, Any]]) -> None:
+    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
+        """Write and flush the page, then wait for the reader to take it out of the pipe."""
         if not events:
             return
+        self.write_page(events)
+        if not self.wait_until_read(stopping):
+            raise Stopped()
+
+    def write_page(self, events: list[dict[str, Any]]) -> None:
+        """Write and flush, keeping on after short writes; the events may still sit in the pipe."""
         data = encode_page(events)
         try:
             # A signal (SIGTERM while a slow reader keeps the pipe full) cuts a blocking write
@@ -176,6 +196,10 @@ class ForwardOutput:
         self.retries = retries
         self.sleep = sleep
 
+    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
+        """Sent on the socket is as far as the forward protocol without acks tells us."""
+        self.write_page(events)
+
     def write_page(self, events: list[dict[str, Any]]) -> None:
         from fluent.sender import EventTime
 
@@ -195,10 +219,6 @@ class ForwardOutput:
                     )
                 self.sleep(min(0.25 * 2**attempt, 10.0))
                 attempt += 1
-
-    def wait_until_read(self, stopping: Callable[[], bool]) -> bool:
-        """Sent on the socket is as far as the forward protocol without acks tells us."""
-        return True
 
     def close(self) -> None:
         self.sender.close()

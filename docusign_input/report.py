@@ -68,6 +68,16 @@ class Reporter:
     def emit(self, level: str, message: str, **fields: Any) -> None:
         if LEVELS[level] < self.threshold:
             return
+        line = self.render(level, message, **fields)
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr gone: nothing sensible left to tell anyone
+
+    def render(self, level: str, message: str, **fields: Any) -> str:
+        """The line `emit` would write (without its newline), for writers that must not block
+        on the stream's lock (the stop watchdog)."""
         now = time.time()
         stamp = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
@@ -83,12 +93,7 @@ class Reporter:
             line = _PEM_BLOCK.sub("[key material hidden]", line)
         if self._redact is not None:
             line = self._redact.sub("********", line)
-        line = line.replace("\r", " ").replace("\n", " ")
-        try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass  # stderr gone: nothing sensible left to tell anyone
+        return line.replace("\r", " ").replace("\n", " ")
 
 
 def _text_value(value: Any) -> str:

@@ -1,8 +1,10 @@
 """When to try again and how long to wait: pure policies, handed their random source.
 
-Backoff is exponential with full jitter (a random wait between zero and the exponential
-ceiling), so that many collectors failing together do not return together. A server's own word
-(`Retry-After`, `X-RateLimit-Reset`) wins over our guess when it asks for longer.
+One formula for every wait (`backoff_s`): an exponential ceiling, doubling from a base up to a
+cap, and a random wait between half the ceiling and the whole of it, so that many collectors
+failing together do not return together, while a wait never shrinks to nothing. A server's own
+word (`Retry-After`, `X-RateLimit-Reset`) wins over our guess when it asks for longer, within the
+mode's budget: a scheduled `run` does not sit out an hour inside one tick.
 """
 
 from __future__ import annotations
@@ -15,39 +17,60 @@ __all__ = [
     "Backoff",
     "RUN_BACKOFF",
     "FOLLOW_BACKOFF",
+    "SCHEDULED_BACKOFF",
     "RateInfo",
+    "backoff_s",
     "pacing_delay_s",
     "retry_after_s",
 ]
 
 
+def backoff_s(attempt: int, *, base_s: float, cap_s: float, jitter: float) -> float:
+    """The wait before retry number `attempt` (0-based); `jitter` is a random number in [0, 1]
+    (1.0 gives the ceiling itself, as the scheduled backoff's documented 60, 120, ... 900 s)."""
+    ceiling = min(cap_s, base_s * (2 ** min(attempt, 32)))
+    return ceiling * (0.5 + 0.5 * jitter)
+
+
 @dataclass(frozen=True)
 class Backoff:
+    """One mode's retry policy: the formula's base and cap, and its budget."""
+
     base_s: float
     cap_s: float
     #: Attempts after the first; None means keep trying (``run --follow``).
     max_retries: int | None
+    #: The longest single wait a server may ask for in this mode; a longer one ends the sync
+    #: at once (exit 75) and says when DocuSign asked to be called again.
+    max_hint_s: float = 3600.0
 
     def delay_s(
         self, retry: int, rand: Callable[[], float], server_hint_s: float | None = None
     ) -> float:
-        """Wait before retry number `retry` (0-based)."""
-        ceiling = min(self.cap_s, self.base_s * (2 ** min(retry, 32)))
-        wait = rand() * ceiling
+        """Wait before retry number `retry` (0-based); the server's hint when it is longer."""
+        wait = backoff_s(retry, base_s=self.base_s, cap_s=self.cap_s, jitter=rand())
         if server_hint_s is not None and server_hint_s > wait:
-            wait = min(server_hint_s, max(self.cap_s, 900.0))
+            wait = server_hint_s
         return wait
+
+    def hint_beyond_budget(self, server_hint_s: float | None) -> bool:
+        return server_hint_s is not None and server_hint_s > self.max_hint_s
 
     def gives_up(self, retry: int) -> bool:
         return self.max_retries is not None and retry >= self.max_retries
 
 
 #: One scheduled sync: about a minute of retrying at most, then exit 75 and let the scheduler
-#: try again at its next tick.
-RUN_BACKOFF = Backoff(base_s=1.0, cap_s=20.0, max_retries=5)
+#: try again at its next tick (every minute or so); a server asking for more than a minute is
+#: answered by exiting at once, not by sleeping through the scheduler's next ticks.
+RUN_BACKOFF = Backoff(base_s=1.0, cap_s=20.0, max_retries=5, max_hint_s=60.0)
 #: `run --follow` never gives up on what can heal outside the program; it waits up to 15 minutes
-#: between attempts, so a long outage costs DocuSign a handful of requests an hour.
-FOLLOW_BACKOFF = Backoff(base_s=2.0, cap_s=900.0, max_retries=None)
+#: between attempts, so a long outage costs DocuSign a handful of requests an hour, and honours a
+#: server's hint up to DocuSign's hourly rate-limit window.
+FOLLOW_BACKOFF = Backoff(base_s=2.0, cap_s=900.0, max_retries=None, max_hint_s=3600.0)
+#: Scheduled runs after repeated failures (engine.scheduled_backoff_s): 60 s, doubling to 900 s,
+#: counted from the second failure in a row, without jitter (the schedule is the jitter).
+SCHEDULED_BACKOFF = Backoff(base_s=60.0, cap_s=900.0, max_retries=None)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .errors import (
     TlsFailure,
     TokenRejected,
 )
-from .retry import RateInfo, retry_after_s
+from .retry import BURST_WINDOW_S, RateInfo, retry_after_s
 
 __all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
 
@@ -209,14 +209,21 @@ def _error_detail(response: requests.Response) -> str:
 
 
 def _wait_hint_s(headers: Any) -> float | None:
-    """Retry-After when present, else the rate-limit window's reset time."""
+    """How long a 429 asks us to wait: Retry-After when present; else the window that ran out.
+
+    A spent burst allowance (X-BurstLimit-Remaining 0) frees up within DocuSign's 30-second burst
+    window, whatever the hourly reset says; only a spent hourly allowance waits for the reset.
+    """
     now = time.time()
     hint = retry_after_s(headers.get("Retry-After"), now)
-    if hint is None:
-        reset = RateInfo.from_headers(headers).reset_epoch_s
-        if reset is not None:
-            hint = max(0.0, reset - now)
-    return hint
+    if hint is not None:
+        return hint
+    rate = RateInfo.from_headers(headers)
+    if rate.burst_remaining == 0 and (rate.remaining is None or rate.remaining > 0):
+        return BURST_WINDOW_S
+    if rate.reset_epoch_s is not None and (rate.remaining is None or rate.remaining == 0):
+        return max(0.0, rate.reset_epoch_s - now)
+    return None
 
 
 def _looks_like_time(cursor: str) -> bool:

@@ -6,91 +6,38 @@ The one rule that makes delivery loss-free lives in `deliver`: write, flush, the
 
 from __future__ import annotations
 
-import os
+import gc
 import random
-import signal
-import threading
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
 from .checkpoint import Checkpoint, CheckpointStore
 from .engine import (
-    MAX_EMPTY_PAGES,
+    EMPTY_STREAK_MAX_S,
     Page,
     PagePlan,
+    newest_instant,
     plan_page,
     resume_after_rejected_cursor,
     start_position,
 )
 from .errors import (
-    AccessDenied,
     BadAnswer,
     CheckpointError,
     ConnectorError,
     CursorRejected,
+    RateLimited,
     TemporaryError,
-    TlsFailure,
-    TokenRejected,
 )
 from .output import Output
 from .report import Reporter
 from .retry import FOLLOW_BACKOFF, RUN_BACKOFF, Backoff, pacing_delay_s
-from .timestamps import format_time, parse_event_time
+from .signals import Stopped, Stopper
+from .timestamps import format_time
 
 __all__ = ["Stopper", "Collector", "SyncResult", "deliver", "Stopped"]
-
-
-class Stopped(Exception):
-    """SIGTERM or SIGINT arrived while waiting; the checkpoint is already consistent."""
-
-
-class Stopper:
-    """SIGTERM/SIGINT handling: ask the loop to stop, and make sure the process ends in time.
-
-    The loop checks `stopping` between pages and every wait is interruptible, so a stop normally
-    takes milliseconds. A write blocked by a stalled reader (backpressure) or a request in flight
-    cannot be interrupted safely from Python; for those a watchdog ends the process after
-    `grace_s`. That is safe at any instant: the checkpoint file is only ever replaced by rename,
-    and whatever was being written was not yet checkpointed, so the next run delivers it again.
-    """
-
-    def __init__(self, grace_s: float = 4.0, on_force: Callable[[], None] | None = None) -> None:
-        self.grace_s = grace_s
-        self.on_force = on_force
-        self._event = threading.Event()
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    @property
-    def stopping(self) -> bool:
-        return self._event.is_set()
-
-    def request_stop(self) -> None:
-        if self._event.is_set():
-            return  # a second signal changes nothing: the watchdog already runs
-        self._event.set()
-        watchdog = threading.Timer(self.grace_s, self._force_exit)
-        watchdog.daemon = True
-        watchdog.start()
-
-    def sleep(self, seconds: float) -> None:
-        """Wait, unless a stop is requested; then raise Stopped."""
-        if seconds > 0 and self._event.wait(seconds):
-            raise Stopped()
-        if self._event.is_set():
-            raise Stopped()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.request_stop()
-
-    def _force_exit(self) -> None:
-        if self.on_force is not None:
-            self.on_force()
-        os._exit(0)
 
 
 class PageSource(Protocol):
@@ -108,8 +55,11 @@ class SyncResult:
     duration_s: float = 0.0
 
 
-def deliver(plan: PagePlan, output: Output, store: CheckpointStore, stopper: Stopper) -> None:
-    """Write, flush, wait for the reader to take the page from the pipe, then save.
+def deliver(
+    plan: PagePlan, checkpoint: Checkpoint, output: Output, store: CheckpointStore, stopper: Stopper
+) -> Checkpoint:
+    """Hand the page to the output, which returns once the receiver has it, then save the
+    checkpoint that covers it (returned).
 
     The crash windows:
     - before the write: nothing delivered, the checkpoint still points before the page; the next
@@ -118,17 +68,31 @@ def deliver(plan: PagePlan, output: Output, store: CheckpointStore, stopper: Sto
       delivered but not checkpointed; the next run delivers it again. Nothing lost; at most one
       page repeated, which the SIEM can absorb by eventId (Elasticsearch `id_key`).
     - after the rename: delivered and checkpointed.
-    A write that fails raises before `save`, so an undelivered event is never checkpointed; a
+    A delivery that fails raises before `save`, so an undelivered event is never checkpointed; a
     reader that dies with the page unread in the pipe is such a failure too.
     """
-    output.write_page(plan.events)
-    if plan.events and not output.wait_until_read(lambda: stopper.stopping):
-        raise Stopped()
-    store.save(plan.checkpoint)
+    output.deliver(plan.events, lambda: stopper.stopping)
+    stamp = plan.position.updated_at
+    updated = replace(
+        checkpoint,
+        position=plan.position,
+        health=replace(
+            checkpoint.health,
+            events_delivered=checkpoint.health.events_delivered + len(plan.events),
+            last_success=stamp,
+            last_error=None,
+            consecutive_failures=0,
+        ),
+    )
+    store.save(updated)
+    return updated
 
 
 class Collector:
     """Runs syncs for one checkpoint: `sync` once (``run``) or `follow` until stopped."""
+
+    #: A sync that takes longer reports its progress on stderr at least this often (contract).
+    PROGRESS_EVERY_S = 30.0
 
     def __init__(
         self,
@@ -142,6 +106,7 @@ class Collector:
         poll_interval_s: float,
         backfill: datetime | str | None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         backoff: Backoff = RUN_BACKOFF,
     ) -> None:
@@ -154,9 +119,16 @@ class Collector:
         self.poll_interval_s = poll_interval_s
         self.backfill = backfill
         self.clock = clock
+        self.monotonic = monotonic
         self.rand = rand
         self.backoff = backoff
         self._source: PageSource | None = None
+        #: The checkpoint as last saved: what a failure is recorded on, and where a stop stands.
+        self.current: Checkpoint | None = None
+        #: Events delivered by this process, for the stop line.
+        self.delivered = 0
+        #: Seconds this sync spent waiting for DocuSign's rate limit (429s and pacing).
+        self._rate_wait_s = 0.0
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
@@ -164,8 +136,11 @@ class Collector:
     # -- one sync -------------------------------------------------------------------------------
 
     def sync(self, checkpoint: Checkpoint) -> SyncResult:
-        """Deliver every page until caught up, saving the checkpoint after each one."""
-        started = time.monotonic()
+        """Deliver every page until caught up (the `endCursor` is the cursor sent), saving the
+        checkpoint after each one."""
+        started = self.monotonic()
+        self.current = checkpoint
+        self._rate_wait_s = 0.0
         start = start_position(checkpoint, self.backfill, self.now())
         for warning in start.warnings:
             self.reporter.warning(warning)
@@ -174,14 +149,17 @@ class Collector:
         if checkpoint.cursor is None or start.possible_gap is not None:
             # Save where we start before asking DocuSign anything: with no backfill, "now" must
             # not slide forward if this first sync fails and is retried later.
-            checkpoint = replace(
-                checkpoint, cursor=start.cursor, updated_at=format_time(self.now())
+            checkpoint = checkpoint.with_position(
+                cursor=start.cursor, updated_at=format_time(self.now())
             )
             self.store.save(checkpoint)
+            self.current = checkpoint
         source, checkpoint = self._source_for(checkpoint)
+        self.current = checkpoint
         result = SyncResult(checkpoint)
         cursor = start.cursor
-        empty_pages = 0
+        empty_since: float | None = None
+        next_progress = started + self.PROGRESS_EVERY_S
         rejected_once = False
         while True:
             if self.stopper.stopping:
@@ -192,17 +170,20 @@ class Collector:
                 if rejected_once:
                     raise BadAnswer(exc.cause, trace_token=exc.trace_token) from None
                 rejected_once = True
-                cursor = resume_after_rejected_cursor(result.checkpoint, self.now())
+                cursor = resume_after_rejected_cursor(result.checkpoint.position, self.now())
                 self.reporter.warning(
                     f"{exc.line()} Resuming from {cursor}, shortly before the newest delivered "
                     "event; events seen again are dropped as duplicates"
                 )
                 continue
             plan = plan_page(
-                result.checkpoint, cursor, page, now=self.now(), page_size=self.page_size
+                result.checkpoint.position, cursor, page, now=self.now(), page_size=self.page_size
             )
-            deliver(plan, self.output, self.store, self.stopper)
-            result.checkpoint = plan.checkpoint
+            result.checkpoint = deliver(
+                plan, result.checkpoint, self.output, self.store, self.stopper
+            )
+            self.current = result.checkpoint
+            self.delivered += len(plan.events)
             result.pages += 1
             result.events += len(plan.events)
             result.duplicates += plan.duplicates
@@ -210,9 +191,21 @@ class Collector:
                 self.reporter.debug("dropped events already delivered", duplicates=plan.duplicates)
             if plan.caught_up:
                 break
-            empty_pages = 0 if page.events else empty_pages + 1
-            if empty_pages >= MAX_EMPTY_PAGES:
+            now_m = self.monotonic()
+            if page.events:
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now_m
+            elif now_m - empty_since > EMPTY_STREAK_MAX_S:
+                self.reporter.info(
+                    "ending this sync: empty pages for 5 minutes while the cursor still moves; "
+                    "the next sync continues from the saved cursor",
+                    pages=result.pages,
+                )
                 break
+            if now_m >= next_progress:
+                self._progress(result, now_m - started)
+                next_progress = now_m + self.PROGRESS_EVERY_S
             cursor = page.end_cursor
             pause = pacing_delay_s(source.last_rate, self.clock())
             if pause > 0:
@@ -220,19 +213,30 @@ class Collector:
                     "slowing down: DocuSign's rate-limit allowance is running low",
                     pause_s=round(pause, 1),
                 )
+                self._rate_wait_s += pause
                 self.stopper.sleep(pause)
-        result.duration_s = time.monotonic() - started
+        result.duration_s = self.monotonic() - started
         return self._finish(result)
+
+    def lag_s(self, checkpoint: Checkpoint) -> float | None:
+        """How far the newest delivered event is behind now (never negative)."""
+        newest = newest_instant(checkpoint.position, self.now())
+        return None if newest is None else round((self.now() - newest).total_seconds(), 1)
+
+    def _progress(self, result: SyncResult, elapsed_s: float) -> None:
+        self.reporter.info(
+            "syncing",
+            events=result.events,
+            pages=result.pages,
+            newest_event_time=result.checkpoint.newest_event_time,
+            lag_s=self.lag_s(result.checkpoint),
+            events_per_s=round(result.events / elapsed_s, 1) if elapsed_s > 0 else None,
+            rate_limit_wait_s=round(self._rate_wait_s, 1),
+        )
 
     def _finish(self, result: SyncResult) -> SyncResult:
         now = self.now()
-        lag_s = None
-        if result.checkpoint.newest_event_time:
-            try:
-                newest = parse_event_time(result.checkpoint.newest_event_time)
-                lag_s = round((now - newest).total_seconds(), 1)
-            except ValueError:
-                pass
+        lag_s = self.lag_s(result.checkpoint)
         summary = {
             "finished_at": format_time(now),
             "pages": result.pages,
@@ -240,12 +244,16 @@ class Collector:
             "duplicates": result.duplicates,
             "duration_s": round(result.duration_s, 3),
             "lag_s": lag_s,
+            "rate_limit_wait_s": round(self._rate_wait_s, 1),
         }
         result.checkpoint = result.checkpoint.with_health(
             last_sync=summary, last_success=format_time(now), last_error=None
         )
         self.store.save(result.checkpoint)
-        self.reporter.info(
+        self.current = result.checkpoint
+        # A poll that found nothing is not news at info level (contract: debug).
+        log = self.reporter.info if result.events or result.duplicates else self.reporter.debug
+        log(
             "sync done",
             pages=result.pages,
             events=result.events,
@@ -262,16 +270,23 @@ class Collector:
         return self._source, checkpoint
 
     def _fetch(self, source: PageSource, cursor: str) -> Page:
-        """One page, with quick retries for what is likely a blip."""
+        """One page, with quick retries for what is likely a blip (errors that say `retry_soon`),
+        within this mode's budget."""
         retry = 0
         while True:
             try:
                 return source.fetch(cursor, self.page_size)
-            except (TemporaryError, BadAnswer) as exc:
-                if isinstance(exc, TlsFailure) or self.backoff.gives_up(retry):
+            except ConnectorError as exc:
+                if not exc.retry_soon or self.backoff.gives_up(retry):
                     raise
-                delay = self.backoff.delay_s(retry, self.rand, getattr(exc, "retry_after_s", None))
+                hint = getattr(exc, "retry_after_s", None)
+                if hint is not None and self.backoff.hint_beyond_budget(hint):
+                    raise _asked_to_wait(exc, hint, self.backoff.max_hint_s, self.now()) from None
+                delay = self.backoff.delay_s(retry, self.rand, hint)
                 self.reporter.warning(exc.line(), retry=retry + 1, wait_s=round(delay, 1))
+                if isinstance(exc, RateLimited):
+                    self._rate_wait_s += delay
+                del exc  # its traceback holds frames alive through the wait
                 self.stopper.sleep(delay)
                 retry += 1
 
@@ -291,34 +306,74 @@ class Collector:
                 checkpoint = self.sync(checkpoint).checkpoint
                 failures = 0
                 self.stopper.sleep(self.poll_interval_s)
-            except (TemporaryError, BadAnswer, AccessDenied, TokenRejected) as exc:
+            except ConnectorError as exc:
+                if not exc.heals_outside:
+                    raise
                 checkpoint = self.record_failure(checkpoint, exc)
-                delay = FOLLOW_BACKOFF.delay_s(
-                    failures, self.rand, getattr(exc, "retry_after_s", None)
+                delay = Backoff(exc.follow_base_s, FOLLOW_BACKOFF.cap_s, None).delay_s(
+                    failures, self.rand, _capped_hint(exc, FOLLOW_BACKOFF.max_hint_s)
                 )
-                # Access problems need a person; don't ask DocuSign again within the minute.
-                if isinstance(exc, AccessDenied):
-                    delay = max(delay, min(60.0 * 2**failures, FOLLOW_BACKOFF.cap_s))
                 self.reporter.error(exc.line(), next_attempt_in_s=round(delay, 1))
                 failures += 1
+                del exc
+                # A failed request leaves reference cycles (urllib3 keeps the exceptions it
+                # caught in frame locals) whose frames reach, through f_back, this round's
+                # checkpoint and pages. With the relaxed collector thresholds an idle outage
+                # allocates too little to ever collect them: collect now, once per round.
+                gc.collect()
                 self.stopper.sleep(delay)
 
     def record_failure(self, checkpoint: Checkpoint, exc: ConnectorError) -> Checkpoint:
         """Note the error in the checkpoint's health for `status`; the cursor is untouched."""
-        try:
-            current = self.store.load() or checkpoint
-        except ConnectorError:
-            current = checkpoint
+        # The checkpoint as last saved, in memory: re-reading the file here put a fresh copy of
+        # the recent IDs (megabytes) into every failed round of an outage.
+        current = self.current if self.current is not None else checkpoint
         updated = current.with_health(
-            last_error={
-                "time": format_time(self.now()),
-                "message": exc.line(),
-                "exit_code": exc.exit_code,
-            },
+            last_error=failure_record(exc, self.now()),
             consecutive_failures=current.health.consecutive_failures + 1,
         )
         try:
             self.store.save(updated)
         except CheckpointError:
             return current
+        self.current = updated
         return updated
+
+def _capped_hint(exc: ConnectorError, max_hint_s: float) -> float | None:
+    hint = getattr(exc, "retry_after_s", None)
+    return None if hint is None else min(hint, max_hint_s)
+
+
+def _asked_to_wait(
+    exc: ConnectorError, hint_s: float, budget_s: float, now: datetime
+) -> TemporaryError:
+    """A server hint longer than a scheduled run waits: exit 75 now, saying when to come back."""
+    until = format_time(now + timedelta(seconds=hint_s))
+    error = TemporaryError(
+        f"{exc.cause.rstrip('.')}; DocuSign asked to wait {hint_s:.0f} s (until {until}), longer "
+        f"than a scheduled run waits ({budget_s:.0f} s)",
+        "nothing is lost: the next scheduled run after that time continues from the checkpoint",
+        trace_token=exc.trace_token,
+        retry_after_s=hint_s,
+    )
+    error.retry_at = until
+    return error
+
+
+def failure_record(exc: ConnectorError, now: datetime) -> dict[str, Any]:
+    """What the checkpoint keeps of a failure for `status`: the error's kind, cause, exit code,
+    and DocuSign's trace token. Never its fix: a fix may carry a secret (the consent URL holds
+    the integration key), and `status` prints the checkpoint on every call."""
+    record: dict[str, Any] = {
+        "time": format_time(now),
+        "error": type(exc).__name__,
+        "cause": exc.cause.rstrip("."),
+        "exit_code": exc.exit_code,
+        "heals_outside": exc.heals_outside,
+    }
+    if exc.trace_token:
+        record["trace_token"] = exc.trace_token
+    retry_at = getattr(exc, "retry_at", None)
+    if retry_at:
+        record["retry_at"] = retry_at
+    return record

@@ -274,7 +274,7 @@ def test_status_reports_the_last_error(simulator, connector):
     status = connector.run("status", "--json")
     assert status.returncode == 1
     report = json.loads(status.stdout)
-    assert "Monitor" in report["last_error"]["message"]
+    assert "Monitor" in report["last_error"]["cause"]
     assert report["fix"] and report["fix"] in stderr_lines(status)[0]
 
 

@@ -151,10 +151,10 @@ def test_random_sigkills_under_faults_lose_nothing_and_repeat_at_most_a_page(
 @pytest.mark.parametrize(
     "hook, saved_pages, repeated",
     [
-        # Save #1 is the start position, #2 covers page 1, #3 page 2.
-        ("kill_before_replace:3", 1, 100),  # page 2 written and flushed, checkpoint not renamed
-        ("kill_during_write:3", 1, 100),  # killed half-way through writing the temp file
-        ("kill_after_replace:3", 2, 0),  # renamed, directory not yet fsynced
+        # Save #1 records the run's start, #2 the start position, #3 covers page 1, #4 page 2.
+        ("kill_before_replace:4", 1, 100),  # page 2 written and flushed, checkpoint not renamed
+        ("kill_during_write:4", 1, 100),  # killed half-way through writing the temp file
+        ("kill_after_replace:4", 2, 0),  # renamed, directory not yet fsynced
     ],
 )
 def test_a_kill_in_each_crash_window_repeats_at_most_that_page(
@@ -188,15 +188,16 @@ def test_a_kill_in_each_crash_window_repeats_at_most_that_page(
 def test_an_earliest_start_saved_in_the_checkpoint_is_kept_by_the_next_run(
     simulator_factory, tmp_path, how
 ):
-    """The first save of a sync is its start position; for `earliest` that is the empty cursor.
-    A run after a crash right there (or after `checkpoint reset --to earliest`) must start from
-    it, not from "now" because no --backfill-start is given this time."""
+    """The first save of a sync (after the run's start) is its start position; for `earliest`
+    that is the empty cursor. A run after a crash right there (or after `checkpoint reset --to
+    earliest`) must start from it, not from "now" because no --backfill-start is given this
+    time."""
     sim = simulator_factory(seed=SEED, rate_limits=False)
     sim.seed_backlog(300, days=1)
     conn = Connector(sim, tmp_path)
     if how.startswith("killed"):
         killed = conn.run(
-            "run", "--backfill-start", "earliest", env=hook_env("kill_after_replace:1")
+            "run", "--backfill-start", "earliest", env=hook_env("kill_after_replace:2")
         )
         assert killed.returncode == -signal.SIGKILL and conn.saved()["cursor"] == ""
     else:

@@ -53,8 +53,7 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 def pem_of(key: Any, fmt: serialization.PrivateFormat) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, fmt,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +80,17 @@ class FakeAccountServer:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
-                server.requests.append({"method": self.command, "path": self.path,
-                                        "headers": dict(self.headers), "form": parse_qs(body)})
-                status, headers, payload = (server.answers.pop(0) if server.answers
-                                            else server.default)
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "form": parse_qs(body),
+                    }
+                )
+                status, headers, payload = (
+                    server.answers.pop(0) if server.answers else server.default
+                )
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -176,12 +182,14 @@ def provider(settings: Settings, clock: Clock, **kw: Any) -> TokenProvider:
 
 @pytest.mark.parametrize(
     ("url", "aud"),
-    [("https://account-d.docusign.com", "account-d.docusign.com"),
-     ("https://account.docusign.com:443", "account.docusign.com"),
-     ("https://auth.example.com:8443", "auth.example.com:8443"),
-     ("http://127.0.0.1:8080", "127.0.0.1:8080"),
-     ("http://localhost:80", "localhost"),
-     ("http://[::1]:9000", "[::1]:9000")],
+    [
+        ("https://account-d.docusign.com", "account-d.docusign.com"),
+        ("https://account.docusign.com:443", "account.docusign.com"),
+        ("https://auth.example.com:8443", "auth.example.com:8443"),
+        ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+        ("http://localhost:80", "localhost"),
+        ("http://[::1]:9000", "[::1]:9000"),
+    ],
 )
 def test_audience_is_host_with_port_only_when_not_default(url: str, aud: str) -> None:
     assert jwt_audience(url) == aud
@@ -189,15 +197,23 @@ def test_audience_is_host_with_port_only_when_not_default(url: str, aud: str) ->
 
 @pytest.mark.parametrize("fmt", ["pkcs1", "pkcs8"])
 def test_assertion_claims_verify_with_the_public_key(rsa_key: rsa.RSAPrivateKey, fmt: str) -> None:
-    private_format = (serialization.PrivateFormat.TraditionalOpenSSL if fmt == "pkcs1"
-                      else serialization.PrivateFormat.PKCS8)
+    private_format = (
+        serialization.PrivateFormat.TraditionalOpenSSL
+        if fmt == "pkcs1"
+        else serialization.PrivateFormat.PKCS8
+    )
     pem = pem_of(rsa_key, private_format)
     key = load_private_key(pem, "test")
     assertion = build_assertion(key, IKEY, USER, "https://account-d.docusign.com", 1000.7)
     header = jwt.get_unverified_header(assertion)
     assert header["alg"] == "RS256" and header["typ"] == "JWT"
-    claims = jwt.decode(assertion, rsa_key.public_key(), algorithms=["RS256"],
-                        audience="account-d.docusign.com", options={"verify_exp": False})
+    claims = jwt.decode(
+        assertion,
+        rsa_key.public_key(),
+        algorithms=["RS256"],
+        audience="account-d.docusign.com",
+        options={"verify_exp": False},
+    )
     assert claims["iss"] == IKEY and claims["sub"] == USER
     assert claims["iat"] == 1000 and isinstance(claims["iat"], int)
     assert 0 < claims["exp"] - claims["iat"] <= 3600
@@ -219,23 +235,29 @@ def test_damaged_key_is_a_config_error_without_the_key_text(pkcs1: str) -> None:
     assert "AAAA" not in caught.value.line()
 
 
-def test_the_token_request_is_the_jwt_bearer_form(settings: Settings, server: FakeAccountServer,
-                                                  rsa_key: rsa.RSAPrivateKey) -> None:
+def test_the_token_request_is_the_jwt_bearer_form(
+    settings: Settings, server: FakeAccountServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
     assert provider(settings, Clock()).get_token() == TOKEN
     (request,) = server.token_requests
     assert request["method"] == "POST"
     assert request["form"]["grant_type"] == [JWT_BEARER]
-    claims = jwt.decode(request["form"]["assertion"][0], rsa_key.public_key(),
-                        algorithms=["RS256"], audience=server.url.split("://")[1],
-                        options={"verify_exp": False, "verify_iat": False})
+    claims = jwt.decode(
+        request["form"]["assertion"][0],
+        rsa_key.public_key(),
+        algorithms=["RS256"],
+        audience=server.url.split("://")[1],
+        options={"verify_exp": False, "verify_iat": False},
+    )
     assert claims["iss"] == IKEY
 
 
 # -- reuse and re-mint ----------------------------------------------------------------------------
 
 
-def test_token_is_reused_until_the_safety_margin(settings: Settings,
-                                                 server: FakeAccountServer) -> None:
+def test_token_is_reused_until_the_safety_margin(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     clock = Clock()
     tokens = provider(settings, clock, use_cache=False)
     server.answers = [token_answer("first"), token_answer("second")]
@@ -247,8 +269,9 @@ def test_token_is_reused_until_the_safety_margin(settings: Settings,
     assert tokens.mints == 2
 
 
-def test_short_lived_token_uses_ten_percent_margin(settings: Settings,
-                                                   server: FakeAccountServer) -> None:
+def test_short_lived_token_uses_ten_percent_margin(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     clock = Clock()
     tokens = provider(settings, clock, use_cache=False)
     server.answers = [token_answer("a", expires_in=100), token_answer("b")]
@@ -271,20 +294,24 @@ def test_invalidate_forces_a_new_token(settings: Settings, server: FakeAccountSe
 # -- the cache file -------------------------------------------------------------------------------
 
 
-def test_cache_file_is_0600_and_holds_only_token_and_expiry(settings: Settings,
-                                                            server: FakeAccountServer) -> None:
+def test_cache_file_is_0600_and_holds_only_token_and_expiry(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     clock = Clock()
     provider(settings, clock).get_token()
     path = settings.token_cache_path
     assert path == settings.checkpoint_path.with_name("cp.json.token")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"access_token": TOKEN,
-                                            "expires_at": int(clock.now) + 3600}
+    assert json.loads(path.read_text()) == {
+        "access_token": TOKEN,
+        "expires_at": int(clock.now) + 3600,
+    }
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_next_run_within_token_life_mints_nothing(settings: Settings, server: FakeAccountServer,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_next_run_within_token_life_mints_nothing(
+    settings: Settings, server: FakeAccountServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = Clock()
     provider(settings, clock).get_token()
     clock.now += 1800
@@ -302,8 +329,9 @@ def test_expired_cache_is_replaced(settings: Settings, server: FakeAccountServer
     assert json.loads(settings.token_cache_path.read_text())["access_token"] == "new"
 
 
-def test_cache_readable_by_others_is_ignored_with_a_warning(settings: Settings,
-                                                            server: FakeAccountServer) -> None:
+def test_cache_readable_by_others_is_ignored_with_a_warning(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     clock = Clock()
     provider(settings, clock).get_token()
     settings.token_cache_path.chmod(0o644)
@@ -315,10 +343,19 @@ def test_cache_readable_by_others_is_ignored_with_a_warning(settings: Settings,
     assert stat.S_IMODE(settings.token_cache_path.stat().st_mode) == 0o600  # rewritten private
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"access_token": 5, "expires_at": 1}',
-                                     '["x"]', '{"access_token": "x", "expires_at": true}'])
-def test_corrupt_cache_is_ignored(settings: Settings, server: FakeAccountServer,
-                                  content: str) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{not json",
+        '{"access_token": 5, "expires_at": 1}',
+        '["x"]',
+        '{"access_token": "x", "expires_at": true}',
+    ],
+)
+def test_corrupt_cache_is_ignored(
+    settings: Settings, server: FakeAccountServer, content: str
+) -> None:
     path = settings.token_cache_path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -330,8 +367,9 @@ def test_corrupt_cache_is_ignored(settings: Settings, server: FakeAccountServer,
     assert tokens.mints == 1 and recorder.warnings
 
 
-def test_no_token_cache_neither_reads_nor_writes(tmp_path: Path, server: FakeAccountServer,
-                                                 pkcs1: str) -> None:
+def test_no_token_cache_neither_reads_nor_writes(
+    tmp_path: Path, server: FakeAccountServer, pkcs1: str
+) -> None:
     settings = make_settings(tmp_path, server.url, pkcs1, DOCUSIGN_TOKEN_CACHE="0")
     path = settings.token_cache_path
     path.parent.mkdir(parents=True)
@@ -342,20 +380,27 @@ def test_no_token_cache_neither_reads_nor_writes(tmp_path: Path, server: FakeAcc
     assert json.loads(path.read_text())["access_token"] == "cached"
 
 
-def test_cache_write_failure_warns_and_continues(tmp_path: Path, server: FakeAccountServer,
-                                                 pkcs1: str) -> None:
+def test_cache_write_failure_warns_and_continues(
+    tmp_path: Path, server: FakeAccountServer, pkcs1: str
+) -> None:
     settings = make_settings(tmp_path, server.url, pkcs1)
     recorder = Recorder()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a directory should be")
-    tokens = TokenProvider(settings, requests.Session(), clock=Clock(), reporter=recorder,
-                           cache_path=blocked / "cp.json.token")
+    tokens = TokenProvider(
+        settings,
+        requests.Session(),
+        clock=Clock(),
+        reporter=recorder,
+        cache_path=blocked / "cp.json.token",
+    )
     assert tokens.get_token() == TOKEN
     assert any("cannot write the token cache" in w for w in recorder.warnings)
 
 
-def test_cached_token_run_never_imports_cryptography_or_jwt(settings: Settings,
-                                                            server: FakeAccountServer) -> None:
+def test_cached_token_run_never_imports_cryptography_or_jwt(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     import subprocess
     import sys
 
@@ -377,15 +422,19 @@ assert token == "{TOKEN}", token
 bad = [m for m in sys.modules if m.split(".")[0] in ("cryptography", "jwt")]
 assert not bad, bad
 """
-    subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
 
 
 # -- DocuSign's refusals --------------------------------------------------------------------------
 
 
-def refusal(settings: Settings, server: FakeAccountServer,
-            answer: tuple[int, dict[str, str], bytes]) -> Exception:
+def refusal(
+    settings: Settings, server: FakeAccountServer, answer: tuple[int, dict[str, str], bytes]
+) -> Exception:
     server.answers = [answer]
     tokens = provider(settings, Clock(), use_cache=False)
     with pytest.raises(Exception) as caught:
@@ -401,8 +450,9 @@ def refusal(settings: Settings, server: FakeAccountServer,
     return error
 
 
-def test_consent_required_gives_the_consent_url(settings: Settings,
-                                                server: FakeAccountServer) -> None:
+def test_consent_required_gives_the_consent_url(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     error = refusal(settings, server, error_answer({"error": "consent_required"}))
     assert isinstance(error, ConsentRequired) and error.exit_code == 77
     assert consent_url(settings) in error.line()
@@ -412,53 +462,68 @@ def test_consent_required_gives_the_consent_url(settings: Settings,
 
 @pytest.mark.parametrize(
     ("description", "needle"),
-    [("no_valid_keys_or_signatures", "account-d.docusign.com"),
-     ("issuer_not_found", "integration key is unknown in development"),
-     ("user_not_found", "not an e-mail"),
-     ("invalid_subject", "API Username GUID"),
-     ("expired_grant", "NTP")],
+    [
+        ("no_valid_keys_or_signatures", "account-d.docusign.com"),
+        ("issuer_not_found", "integration key is unknown in development"),
+        ("user_not_found", "not an e-mail"),
+        ("invalid_subject", "API Username GUID"),
+        ("expired_grant", "NTP"),
+    ],
 )
-def test_invalid_grant_descriptions_are_explained(settings: Settings, server: FakeAccountServer,
-                                                  description: str, needle: str) -> None:
+def test_invalid_grant_descriptions_are_explained(
+    settings: Settings, server: FakeAccountServer, description: str, needle: str
+) -> None:
     answer = error_answer({"error": "invalid_grant", "error_description": description})
     error = refusal(settings, server, answer)
     assert type(error) is AccessDenied and error.exit_code == 77
     assert needle in error.line() and description in error.line()
 
 
-def test_code_in_the_error_field_alone_is_recognised(settings: Settings,
-                                                     server: FakeAccountServer) -> None:
+def test_code_in_the_error_field_alone_is_recognised(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     error = refusal(settings, server, error_answer({"error": "issuer_not_found"}))
     assert "unknown in development" in str(error)
 
 
-@pytest.mark.parametrize("body", [{"error": "invalid_scope"},
-                                  {"error": "unsupported_grant_type", "error_description": "x"},
-                                  {"error": "invalid_grant", "error_description": "something new"}])
-def test_other_refusals_quote_both_fields(settings: Settings, server: FakeAccountServer,
-                                          body: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "invalid_scope"},
+        {"error": "unsupported_grant_type", "error_description": "x"},
+        {"error": "invalid_grant", "error_description": "something new"},
+    ],
+)
+def test_other_refusals_quote_both_fields(
+    settings: Settings, server: FakeAccountServer, body: dict[str, str]
+) -> None:
     error = refusal(settings, server, error_answer(body))
     assert type(error) is AccessDenied
     assert repr(body["error"]) in str(error)
     assert repr(body.get("error_description", "")) in str(error)
 
 
-def test_server_echo_of_a_secret_is_scrubbed(settings: Settings,
-                                             server: FakeAccountServer) -> None:
-    error = refusal(settings, server, error_answer(
-        {"error": "invalid_request", "error_description": f"bad client_id {IKEY}"}))
+def test_server_echo_of_a_secret_is_scrubbed(settings: Settings, server: FakeAccountServer) -> None:
+    error = refusal(
+        settings,
+        server,
+        error_answer({"error": "invalid_request", "error_description": f"bad client_id {IKEY}"}),
+    )
     assert IKEY not in str(error)
 
 
 @pytest.mark.parametrize(
     "answer",
-    [(500, {"X-DocuSign-TraceToken": "trace-123"}, b"oops"),
-     (503, {}, b""),
-     (400, {"Content-Type": "text/html"}, b"<html>proxy</html>"),
-     (200, {"Content-Type": "application/json"}, b"not json")],
+    [
+        (500, {"X-DocuSign-TraceToken": "trace-123"}, b"oops"),
+        (503, {}, b""),
+        (400, {"Content-Type": "text/html"}, b"<html>proxy</html>"),
+        (200, {"Content-Type": "application/json"}, b"not json"),
+    ],
 )
-def test_server_trouble_is_temporary(settings: Settings, server: FakeAccountServer,
-                                     answer: tuple[int, dict[str, str], bytes]) -> None:
+def test_server_trouble_is_temporary(
+    settings: Settings, server: FakeAccountServer, answer: tuple[int, dict[str, str], bytes]
+) -> None:
     error = refusal(settings, server, answer)
     assert type(error) is TemporaryError and error.exit_code == 75
 
@@ -468,8 +533,9 @@ def test_trace_token_is_reported(settings: Settings, server: FakeAccountServer) 
     assert isinstance(error, TemporaryError) and error.trace_token == "trace-9"
 
 
-def test_429_is_rate_limited_with_retry_after(settings: Settings,
-                                              server: FakeAccountServer) -> None:
+def test_429_is_rate_limited_with_retry_after(
+    settings: Settings, server: FakeAccountServer
+) -> None:
     error = refusal(settings, server, (429, {"Retry-After": "17"}, b""))
     assert isinstance(error, RateLimited) and error.retry_after_s == 17.0
 
@@ -479,8 +545,9 @@ def test_404_means_the_auth_url_is_wrong(settings: Settings, server: FakeAccount
     assert isinstance(error, ConfigError) and "DOCUSIGN_AUTH_URL" in str(error)
 
 
-def test_unreachable_server_is_temporary_without_request_details(tmp_path: Path,
-                                                                 pkcs1: str) -> None:
+def test_unreachable_server_is_temporary_without_request_details(
+    tmp_path: Path, pkcs1: str
+) -> None:
     import socket
 
     with socket.socket() as sock:
@@ -505,8 +572,12 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 
 def test_consent_url_per_docusign(tmp_path: Path, pkcs1: str) -> None:
-    settings = make_settings(tmp_path, "https://account-d.docusign.com", pkcs1,
-                             DOCUSIGN_MONITOR_URL="https://lens-d.docusign.net")
+    settings = make_settings(
+        tmp_path,
+        "https://account-d.docusign.com",
+        pkcs1,
+        DOCUSIGN_MONITOR_URL="https://lens-d.docusign.net",
+    )
     assert consent_url(settings, "https://example.com/cb?x=1") == (
         "https://account-d.docusign.com/oauth/auth?response_type=code"
         f"&scope=signature%20impersonation&client_id={IKEY}"
@@ -520,12 +591,24 @@ def userinfo(body: Any, status: int = 200) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_fetch_organization_id_prefers_the_default_account(server: FakeAccountServer) -> None:
-    server.answers = [userinfo({"accounts": [
-        {"account_id": "a", "is_default": "false",
-         "organization": {"organization_id": "11111111-1111-1111-1111-111111111111"}},
-        {"account_id": "b", "is_default": "true",
-         "organization": {"organization_id": "22222222-2222-2222-2222-222222222222"}},
-    ]})]
+    server.answers = [
+        userinfo(
+            {
+                "accounts": [
+                    {
+                        "account_id": "a",
+                        "is_default": "false",
+                        "organization": {"organization_id": "11111111-1111-1111-1111-111111111111"},
+                    },
+                    {
+                        "account_id": "b",
+                        "is_default": "true",
+                        "organization": {"organization_id": "22222222-2222-2222-2222-222222222222"},
+                    },
+                ]
+            }
+        )
+    ]
     org = fetch_organization_id(requests.Session(), server.url, TOKEN)
     assert org == "22222222-2222-2222-2222-222222222222"
     assert server.requests[0]["path"] == "/oauth/userinfo"
@@ -538,10 +621,11 @@ def test_fetch_organization_id_without_organization(server: FakeAccountServer) -
         fetch_organization_id(requests.Session(), server.url, TOKEN)
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, TokenRejected), (429, RateLimited),
-                                               (500, TemporaryError), (403, AccessDenied)])
-def test_fetch_organization_id_errors(server: FakeAccountServer, status: int,
-                                      error: type) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, TokenRejected), (429, RateLimited), (500, TemporaryError), (403, AccessDenied)],
+)
+def test_fetch_organization_id_errors(server: FakeAccountServer, status: int, error: type) -> None:
     server.answers = [userinfo({}, status)]
     with pytest.raises(error) as caught:
         fetch_organization_id(requests.Session(), server.url, TOKEN)

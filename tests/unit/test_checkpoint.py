@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from docusign_input.checkpoint import Checkpoint, CheckpointStore, Health
+from docusign_input.checkpoint import Checkpoint, CheckpointStore, Health, Position
 from docusign_input.errors import CheckpointError, ConfigError, LockHeld
 
 
@@ -18,11 +18,13 @@ def sample() -> Checkpoint:
     return Checkpoint(
         "development",
         "u-1",
-        cursor="aa_1_2_3",
-        newest_event_time="2026-11-28T11:59:00.1234567Z",
-        recent_event_ids={"a": "2026-11-28T11:59:00Z"},
-        updated_at="2026-11-28T12:00:00Z",
         health=Health(last_success="2026-11-28T12:00:00Z", events_delivered=5),
+        position=Position(
+            cursor="aa_1_2_3",
+            newest_event_time="2026-11-28T11:59:00.1234567Z",
+            recent_event_ids={"a": "2026-11-28T11:59:00Z"},
+            updated_at="2026-11-28T12:00:00Z",
+        ),
     )
 
 
@@ -61,7 +63,7 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(CheckpointError) as info:
-        store.save(Checkpoint("development", "u-1", cursor="later"))
+        store.save(Checkpoint("development", "u-1", position=Position(cursor="later")))
     monkeypatch.undo()
     assert info.value.exit_code == 74 and "space" in info.value.line()
     assert (tmp_path / "cp.json").read_bytes() == before

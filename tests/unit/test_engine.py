@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from docusign_input.checkpoint import Checkpoint
+from docusign_input.checkpoint import Checkpoint, Position
 from docusign_input.engine import (
     MAX_RECENT_IDS,
     RECENT_WINDOW,
+    RESUME_OVERLAP,
     Page,
+    newest_instant,
     plan_page,
     prune_recent_ids,
     resume_after_rejected_cursor,
     start_position,
 )
+from docusign_input.timestamps import format_time
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def fresh() -> Checkpoint:
-    return Checkpoint("development", "user-1")
+def fresh() -> Position:
+    return Position()
 
 
 def event(n: int, ts: str = "2026-11-28T11:59:00.1234567Z") -> dict:
@@ -37,7 +40,9 @@ def test_earliest_backfill_sends_no_cursor_so_docusign_starts_seven_days_back():
 def test_backfill_time_is_used_only_without_a_saved_cursor():
     when = NOW - timedelta(hours=36)
     assert start_position(None, when, NOW).cursor == "2026-11-27T00:00:00Z"
-    saved = Checkpoint("development", "u", cursor="aa_1_2_3", updated_at="2026-11-28T11:00:00Z")
+    saved = Checkpoint(
+        "development", "u", position=Position(cursor="aa_1_2_3", updated_at="2026-11-28T11:00:00Z")
+    )
     assert start_position(saved, when, NOW).cursor == "aa_1_2_3"
 
 
@@ -53,7 +58,9 @@ def test_backfill_of_exactly_seven_days_resolved_a_moment_ago_does_not_warn():
 
 
 def test_resumed_checkpoint_older_than_seven_days_warns_and_records_the_gap():
-    old = Checkpoint("development", "u", cursor="aa_1", updated_at="2026-11-18T12:00:00Z")
+    old = Checkpoint(
+        "development", "u", position=Position(cursor="aa_1", updated_at="2026-11-18T12:00:00Z")
+    )
     start = start_position(old, None, NOW)
     assert start.cursor == "aa_1"
     assert "may be missing" in start.warnings[0]
@@ -68,9 +75,9 @@ def test_page_plan_moves_cursor_and_keeps_order():
     page = Page([event(1), event(2), event(3)], "aa_next")
     plan = plan_page(fresh(), "2026-11-28T11:00:00Z", page, now=NOW, page_size=2000)
     assert [e["eventId"] for e in plan.events] == ["id-1", "id-2", "id-3"]
-    assert plan.checkpoint.cursor == "aa_next"
+    assert plan.position.cursor == "aa_next"
     assert not plan.caught_up
-    assert plan.checkpoint.health.events_delivered == 3
+    assert plan.position.updated_at == "2026-11-28T12:00:00Z"
 
 
 def test_repeated_end_cursor_means_caught_up():
@@ -81,7 +88,7 @@ def test_repeated_end_cursor_means_caught_up():
 def test_events_already_delivered_are_dropped_within_and_across_pages():
     first = plan_page(fresh(), "c0", Page([event(1), event(2)], "c1"), now=NOW, page_size=10)
     second = plan_page(
-        first.checkpoint, "c1", Page([event(2), event(3), event(3)], "c2"), now=NOW, page_size=10
+        first.position, "c1", Page([event(2), event(3), event(3)], "c2"), now=NOW, page_size=10
     )
     assert [e["eventId"] for e in second.events] == ["id-3"]
     assert second.duplicates == 2
@@ -104,13 +111,13 @@ def test_newest_event_time_is_the_latest_timestamp_not_the_last_event():
         "c1",
     )
     plan = plan_page(fresh(), "c0", page, now=NOW, page_size=10)
-    assert plan.checkpoint.newest_event_time == "2026-11-28T11:59:00Z"
+    assert plan.position.newest_event_time == "2026-11-28T11:59:00Z"
 
 
 def test_timestamp_without_fraction_orders_before_same_second_with_fraction():
     page = Page([event(1, "2026-11-28T11:59:00.0500000Z"), event(2, "2026-11-28T11:59:00Z")], "c1")
     plan = plan_page(fresh(), "c0", page, now=NOW, page_size=10)
-    assert plan.checkpoint.newest_event_time == "2026-11-28T11:59:00.0500000Z"
+    assert plan.position.newest_event_time == "2026-11-28T11:59:00.0500000Z"
 
 
 def test_newest_event_time_compares_instants_across_offsets_and_fractions():
@@ -126,7 +133,7 @@ def test_newest_event_time_compares_instants_across_offsets_and_fractions():
         "c1",
     )
     plan = plan_page(fresh(), "c0", page, now=NOW, page_size=2000)
-    assert plan.checkpoint.newest_event_time == "2026-11-28T07:59:01-04:00"
+    assert plan.position.newest_event_time == "2026-11-28T07:59:01-04:00"
 
 
 def test_recent_ids_keep_two_pages_and_the_overlap_window_but_stay_bounded():
@@ -146,9 +153,11 @@ def test_resume_after_rejected_cursor_overlaps_the_newest_event_and_dedup_absorb
     cp = Checkpoint(
         "development",
         "u",
-        cursor="bad",
-        newest_event_time="2026-11-28T11:30:00.1234567Z",
-        recent_event_ids={"id-1": "2026-11-28T11:25:00Z"},
+        position=Position(
+            cursor="bad",
+            newest_event_time="2026-11-28T11:30:00.1234567Z",
+            recent_event_ids={"id-1": "2026-11-28T11:25:00Z"},
+        ),
     )
     cursor = resume_after_rejected_cursor(cp, NOW)
     assert cursor == "2026-11-28T11:20:00.123456Z"
@@ -159,19 +168,64 @@ def test_resume_after_rejected_cursor_overlaps_the_newest_event_and_dedup_absorb
 
 
 def test_scheduled_runs_back_off_after_repeated_failures_only():
-    from dataclasses import replace
-
     from docusign_input.checkpoint import Health
     from docusign_input.engine import scheduled_backoff_s
 
     def failed(n: int, minutes_ago: float) -> Checkpoint:
         at = NOW - timedelta(minutes=minutes_ago)
         error = {"time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "message": "x", "exit_code": 77}
-        return replace(fresh(), health=Health(last_error=error, consecutive_failures=n))
+        return Checkpoint(
+            "development", "u", health=Health(last_error=error, consecutive_failures=n)
+        )
 
     assert scheduled_backoff_s(failed(1, 0), NOW) == 0  # a fix is picked up on the next tick
     assert scheduled_backoff_s(failed(2, 0), NOW) == 60
     assert scheduled_backoff_s(failed(3, 1), NOW) == 60
     assert scheduled_backoff_s(failed(20, 0), NOW) == 900
     assert scheduled_backoff_s(failed(20, 16), NOW) == 0
-    assert scheduled_backoff_s(fresh(), NOW) == 0
+    assert scheduled_backoff_s(Checkpoint("development", "u"), NOW) == 0
+
+
+def _window_before_now(n: int) -> dict[str, str]:
+    """n event IDs stamped over the ten minutes before NOW, oldest first."""
+    return {f"seen-{i}": format_time(NOW - timedelta(seconds=600 - i * 600 / n)) for i in range(n)}
+
+
+def test_an_event_stamped_in_the_future_does_not_shrink_the_dedup_window():
+    """One event stamped 2099 made pruning keep only the last two pages: a replay of the ten
+    minutes before it was then delivered again (599 of 599)."""
+    seen = _window_before_now(600)
+    position = Position(cursor="c0", newest_event_time=max(seen.values()), recent_event_ids=seen)
+    future = {"timestamp": "2099-01-01T00:00:00Z", "eventId": "from-the-future"}
+    plan = plan_page(position, "c0", Page([future], "c1"), now=NOW, page_size=10)
+    assert plan.position.newest_event_time == format_time(NOW)  # clamped to the delivery time
+    replay = [{"timestamp": ts, "eventId": i} for i, ts in seen.items()]
+    again = plan_page(plan.position, "c1", Page(replay, "c2"), now=NOW, page_size=10)
+    assert again.events == [] and again.duplicates == 600
+
+
+def test_resume_after_a_rejected_cursor_never_starts_after_now():
+    """A checkpoint whose newest event is stamped 2099 must not resume "shortly before 2099",
+    which would skip every event until then."""
+    position = Position(cursor="bad", newest_event_time="2099-01-01T00:00:00Z")
+    cursor = resume_after_rejected_cursor(position, NOW)
+    assert cursor == format_time(NOW - RESUME_OVERLAP)
+    assert newest_instant(position, NOW) == NOW
+
+
+def test_scheduled_backoff_reads_whether_the_failure_heals_outside():
+    from docusign_input.checkpoint import Health
+    from docusign_input.engine import scheduled_backoff_s
+
+    def failed(heals: bool, retry_at: str | None = None) -> Checkpoint:
+        error = {"time": format_time(NOW), "exit_code": 74, "heals_outside": heals}
+        if retry_at:
+            error["retry_at"] = retry_at
+        return Checkpoint(
+            "development", "u", health=Health(last_error=error, consecutive_failures=5)
+        )
+
+    assert scheduled_backoff_s(failed(True), NOW) == 480
+    assert scheduled_backoff_s(failed(False), NOW) == 0  # a full disk: fixed here, next tick
+    asked = format_time(NOW + timedelta(minutes=50))
+    assert scheduled_backoff_s(failed(False, asked), NOW) == 3000  # DocuSign's word is kept

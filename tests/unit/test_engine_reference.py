@@ -13,9 +13,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docusign_input.checkpoint import Checkpoint
+from docusign_input.checkpoint import Position
 from docusign_input.engine import RECENT_WINDOW, Page, plan_page, prune_recent_ids
-from docusign_input.timestamps import parse_event_time
+from docusign_input.timestamps import format_time, parse_event_time
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 BASE = datetime(2026, 11, 28, 11, 0, 0, tzinfo=timezone.utc)
@@ -45,6 +45,8 @@ def reference_plan(seen: dict[str, str], newest: str | None, events: list[dict])
         when = instant(stamp)
         if when is not None and (best_time is None or when > best_time):
             best_time, newest = when, stamp
+    if best_time is not None and best_time > NOW:  # never later than the delivery time
+        newest = format_time(NOW)
     return delivered, duplicates, newest, {**seen, **fresh}
 
 
@@ -84,14 +86,14 @@ events = st.lists(
 def test_plan_page_decides_as_the_reference(seen_ids, newest, page, unique):
     if unique:  # the common case: fresh, distinct, well-formed IDs
         page = [{**e, "eventId": f"new-{i}"} for i, e in enumerate(page)]
-    checkpoint = Checkpoint("development", "u", newest_event_time=newest, recent_event_ids=seen_ids)
-    plan = plan_page(checkpoint, "c0", Page(page, "c1"), now=NOW, page_size=1000)
+    position = Position(newest_event_time=newest, recent_event_ids=seen_ids)
+    plan = plan_page(position, "c0", Page(page, "c1"), now=NOW, page_size=1000)
     delivered, duplicates, expected_newest, remembered = reference_plan(seen_ids, newest, page)
     assert plan.events == delivered
     assert plan.duplicates == duplicates
-    assert instant(plan.checkpoint.newest_event_time) == instant(expected_newest)
-    assert plan.checkpoint.newest_event_time == expected_newest
-    assert plan.checkpoint.recent_event_ids == remembered  # fewer than keep_at_least: all kept
+    assert instant(plan.position.newest_event_time) == instant(expected_newest)
+    assert plan.position.newest_event_time == expected_newest
+    assert plan.position.recent_event_ids == remembered  # fewer than keep_at_least: all kept
 
 
 @settings(max_examples=300, deadline=None)

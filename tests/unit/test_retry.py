@@ -1,16 +1,48 @@
-"""Backoff with full jitter and rate-limit pacing are pure policies."""
+"""Backoff (one formula, per-mode budgets) and rate-limit pacing are pure policies."""
 
-from docusign_input.retry import FOLLOW_BACKOFF, RUN_BACKOFF, Backoff, RateInfo, pacing_delay_s
+from docusign_input.retry import (
+    FOLLOW_BACKOFF,
+    RUN_BACKOFF,
+    SCHEDULED_BACKOFF,
+    Backoff,
+    RateInfo,
+    backoff_s,
+    pacing_delay_s,
+)
 
 
-def test_full_jitter_stays_under_the_exponential_ceiling():
+def test_jitter_stays_between_half_the_exponential_ceiling_and_the_ceiling():
     policy = Backoff(base_s=1, cap_s=8, max_retries=3)
     assert [policy.delay_s(n, lambda: 1.0) for n in range(6)] == [1, 2, 4, 8, 8, 8]
-    assert policy.delay_s(5, lambda: 0.25) == 2.0
+    assert [policy.delay_s(n, lambda: 0.0) for n in range(5)] == [0.5, 1, 2, 4, 4]
+    assert policy.delay_s(5, lambda: 0.5) == 6.0
 
 
-def test_server_hint_wins_when_longer():
+def test_every_mode_uses_the_one_formula():
+    for policy in (RUN_BACKOFF, FOLLOW_BACKOFF, SCHEDULED_BACKOFF):
+        for attempt in range(8):
+            expected = backoff_s(attempt, base_s=policy.base_s, cap_s=policy.cap_s, jitter=0.3)
+            assert policy.delay_s(attempt, lambda: 0.3) == expected
+    assert [SCHEDULED_BACKOFF.delay_s(n, lambda: 1.0) for n in range(6)] == [
+        60,
+        120,
+        240,
+        480,
+        900,
+        900,
+    ]
+
+
+def test_server_hint_within_the_run_budget_is_honoured():
     assert RUN_BACKOFF.delay_s(0, lambda: 0.5, server_hint_s=30) == 30
+    assert not RUN_BACKOFF.hint_beyond_budget(30)
+
+
+def test_server_hint_beyond_the_run_budget_is_not_slept_through():
+    """A scheduled run used to accept 900 s per retry (75 minutes before exit 75)."""
+    assert RUN_BACKOFF.hint_beyond_budget(RUN_BACKOFF.max_hint_s + 1)
+    assert RUN_BACKOFF.max_hint_s <= 60
+    assert not FOLLOW_BACKOFF.hint_beyond_budget(1800)
 
 
 def test_run_gives_up_follow_never_does():

@@ -40,16 +40,18 @@ def pems() -> dict[str, str]:
     none = serialization.NoEncryption()
     pem = serialization.Encoding.PEM
     return {
-        "pkcs1": key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
-                                   none).decode(),
+        "pkcs1": key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, none
+        ).decode(),
         "pkcs8": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, none).decode(),
         "encrypted": key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8,
+            pem,
+            serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(b"passphrase"),
         ).decode(),
-        "public": key.public_key().public_bytes(
-            pem, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode(),
+        "public": key.public_key()
+        .public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
     }
 
 
@@ -67,13 +69,15 @@ def env(tmp_path: Path, pems: dict[str, str]) -> dict[str, str]:
     }
 
 
-def load(env: dict[str, str], flags: dict[str, Any] | None = None,
-         config: Path | None = None, **kw: Any) -> Settings:
+def load(
+    env: dict[str, str], flags: dict[str, Any] | None = None, config: Path | None = None, **kw: Any
+) -> Settings:
     return load_settings(flags or {}, env, config_file=config, now=NOW, **kw)
 
 
-def config_error(env: dict[str, str], flags: dict[str, Any] | None = None,
-                 config: Path | None = None, **kw: Any) -> ConfigError:
+def config_error(
+    env: dict[str, str], flags: dict[str, Any] | None = None, config: Path | None = None, **kw: Any
+) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
         load(env, flags, config, **kw)
     error = caught.value
@@ -169,10 +173,13 @@ def test_empty_env_var_counts_as_unset(env: dict[str, str]) -> None:
     assert settings.backfill_start is None and settings.page_size == 2000
 
 
-def test_every_setting_from_the_config_file(env: dict[str, str], tmp_path: Path,
-                                            pems: dict[str, str]) -> None:
+def test_every_setting_from_the_config_file(
+    env: dict[str, str], tmp_path: Path, pems: dict[str, str]
+) -> None:
     (tmp_path / "ik").write_text(IKEY + "\n")
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
 environment = "production"
 user_id = "{USER}"
 integration_key_file = "ik"
@@ -190,7 +197,8 @@ log_format = "json"
 log_level = "warning"
 token_cache = false
 redirect_uri = "https://example.com/callback"
-""")
+""",
+    )
     settings = load({"HOME": env["HOME"]}, {}, config)
     assert settings.environment == "production"
     assert settings.integration_key.reveal() == IKEY
@@ -209,8 +217,9 @@ redirect_uri = "https://example.com/callback"
     assert settings.warnings == ()
 
 
-def test_config_file_with_secret_readable_by_others_warns(env: dict[str, str],
-                                                          tmp_path: Path) -> None:
+def test_config_file_with_secret_readable_by_others_warns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     config = write_config(tmp_path, f'integration_key = "{IKEY}"\n', mode=0o644)
     del env["DOCUSIGN_INTEGRATION_KEY"]
     settings = load(env, {}, config)
@@ -245,9 +254,21 @@ def test_token_cache_off_by_flag_and_env(env: dict[str, str]) -> None:
 
 def test_flag_keys_match_the_cli() -> None:
     assert set(FLAG_KEYS) >= {
-        "environment", "user_id", "private_key_file", "backfill_start", "checkpoint", "page_size",
-        "poll_interval", "auth_url", "monitor_url", "monitor_api", "organization_id", "output",
-        "log_format", "log_level", "token_cache",
+        "environment",
+        "user_id",
+        "private_key_file",
+        "backfill_start",
+        "checkpoint",
+        "page_size",
+        "poll_interval",
+        "auth_url",
+        "monitor_url",
+        "monitor_api",
+        "organization_id",
+        "output",
+        "log_format",
+        "log_level",
+        "token_cache",
     }
 
 
@@ -261,8 +282,9 @@ def test_integration_key_file_is_stripped(env: dict[str, str], tmp_path: Path) -
     assert load(env).integration_key.reveal() == IKEY
 
 
-def test_secret_and_its_file_together_are_contradictory(env: dict[str, str],
-                                                        tmp_path: Path) -> None:
+def test_secret_and_its_file_together_are_contradictory(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     (tmp_path / "ik").write_text(IKEY)
     env["DOCUSIGN_INTEGRATION_KEY_FILE"] = str(tmp_path / "ik")
     line = config_error(env).line()
@@ -277,15 +299,17 @@ def test_private_key_as_pem_text_in_env(env: dict[str, str], pems: dict[str, str
     assert settings.private_key_source == "DOCUSIGN_PRIVATE_KEY"
 
 
-def test_private_key_env_with_literal_backslash_n(env: dict[str, str],
-                                                  pems: dict[str, str]) -> None:
+def test_private_key_env_with_literal_backslash_n(
+    env: dict[str, str], pems: dict[str, str]
+) -> None:
     del env["DOCUSIGN_PRIVATE_KEY_FILE"]
     env["DOCUSIGN_PRIVATE_KEY"] = pems["pkcs1"].strip().replace("\n", "\\n")
     assert load(env).private_key_pem.reveal() == pems["pkcs1"].strip()
 
 
-def test_private_key_file_flag_beats_env_pem(env: dict[str, str], tmp_path: Path,
-                                             pems: dict[str, str]) -> None:
+def test_private_key_file_flag_beats_env_pem(
+    env: dict[str, str], tmp_path: Path, pems: dict[str, str]
+) -> None:
     del env["DOCUSIGN_PRIVATE_KEY_FILE"]
     env["DOCUSIGN_PRIVATE_KEY"] = "junk"
     other = tmp_path / "other.pem"
@@ -332,8 +356,11 @@ def test_loading_settings_does_not_import_cryptography_or_jwt(env: dict[str, str
     )
     import json
 
-    subprocess.run([sys.executable, "-c", code, json.dumps(env)], check=True,
-                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps(env)],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
 
 
 # -- one line per bad value -----------------------------------------------------------------------
@@ -376,8 +403,9 @@ BAD_ENV = [
 
 
 @pytest.mark.parametrize(("name", "value", "needle"), BAD_ENV)
-def test_bad_env_value_is_one_line_naming_the_variable(env: dict[str, str], name: str,
-                                                       value: str, needle: str) -> None:
+def test_bad_env_value_is_one_line_naming_the_variable(
+    env: dict[str, str], name: str, value: str, needle: str
+) -> None:
     if name == "DOCUSIGN_INTEGRATION_KEY_FILE":
         del env["DOCUSIGN_INTEGRATION_KEY"]
     env[name] = value
@@ -388,13 +416,18 @@ def test_bad_env_value_is_one_line_naming_the_variable(env: dict[str, str], name
 
 @pytest.mark.parametrize(
     ("flag", "value", "label"),
-    [("page_size", "0", "--page-size"), ("user_id", "x@y.z", "--user-id"),
-     ("auth_url", "http://example.com", "--auth-url"), ("output", "tcp://x:1", "--output"),
-     ("backfill_start", "2030-01-01", "--backfill-start"),
-     ("poll_interval", "0", "--poll-interval")],
+    [
+        ("page_size", "0", "--page-size"),
+        ("user_id", "x@y.z", "--user-id"),
+        ("auth_url", "http://example.com", "--auth-url"),
+        ("output", "tcp://x:1", "--output"),
+        ("backfill_start", "2030-01-01", "--backfill-start"),
+        ("poll_interval", "0", "--poll-interval"),
+    ],
 )
-def test_bad_flag_value_names_the_flag(env: dict[str, str], flag: str, value: str,
-                                       label: str) -> None:
+def test_bad_flag_value_names_the_flag(
+    env: dict[str, str], flag: str, value: str, label: str
+) -> None:
     assert config_error(env, {flag: value}).line().startswith(label)
 
 
@@ -403,14 +436,22 @@ def test_bad_file_value_names_the_key_and_file(env: dict[str, str], tmp_path: Pa
     assert config_error(env, {}, config).line().startswith(f"page_size in {config}")
 
 
-def test_integer_page_size_as_string_in_file_is_wrong_type(env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_integer_page_size_as_string_in_file_is_wrong_type(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     config = write_config(tmp_path, "log_level = 3\n")
     assert "must be a string" in config_error(env, {}, config).line()
 
 
-@pytest.mark.parametrize("missing", ["DOCUSIGN_ENVIRONMENT", "DOCUSIGN_USER_ID",
-                                     "DOCUSIGN_INTEGRATION_KEY", "DOCUSIGN_PRIVATE_KEY_FILE"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "DOCUSIGN_ENVIRONMENT",
+        "DOCUSIGN_USER_ID",
+        "DOCUSIGN_INTEGRATION_KEY",
+        "DOCUSIGN_PRIVATE_KEY_FILE",
+    ],
+)
 def test_required_setting_missing(env: dict[str, str], missing: str) -> None:
     del env[missing]
     assert missing in config_error(env).line()
@@ -465,15 +506,21 @@ def test_public_key_refused(env: dict[str, str], tmp_path: Path, pems: dict[str,
 
 @pytest.mark.parametrize(
     ("content", "needle"),
-    [(b"", "empty"), (b"\x30\x82\x04\xa4\x02\x01\x00\xff\xfe", "binary"),
-     (b"hello\n", "no PEM private key"),
-     (RSA_BEGIN + b"\nMIIE\n", "cut short"),
-     (b"-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n", "not an RSA key"),
-     (b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
-      "OpenSSH")],
+    [
+        (b"", "empty"),
+        (b"\x30\x82\x04\xa4\x02\x01\x00\xff\xfe", "binary"),
+        (b"hello\n", "no PEM private key"),
+        (RSA_BEGIN + b"\nMIIE\n", "cut short"),
+        (b"-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n", "not an RSA key"),
+        (
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
+            "OpenSSH",
+        ),
+    ],
 )
-def test_unusable_key_files(env: dict[str, str], tmp_path: Path, content: bytes,
-                            needle: str) -> None:
+def test_unusable_key_files(
+    env: dict[str, str], tmp_path: Path, content: bytes, needle: str
+) -> None:
     assert needle in key_error(env, tmp_path, content)
 
 

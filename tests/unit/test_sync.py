@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
 
-from docusign_input.checkpoint import Checkpoint, CheckpointStore
+from docusign_input.checkpoint import Checkpoint, CheckpointStore, Position
 from docusign_input.engine import Page
-from docusign_input.errors import BadAnswer, CursorRejected, OutputError, TemporaryError
+from docusign_input.errors import (
+    BadAnswer,
+    ConsentRequired,
+    CursorRejected,
+    OutputError,
+    RateLimited,
+    TemporaryError,
+)
 from docusign_input.report import Reporter
-from docusign_input.retry import Backoff, RateInfo
+from docusign_input.retry import RUN_BACKOFF, Backoff, RateInfo
 from docusign_input.sync import Collector, Stopped, Stopper
 
 NOW_S = 1_795_000_000.0  # 2026-11-18
@@ -41,6 +50,9 @@ class Output:
         self.fail_on_call = fail_on_call
         self.cursor_at_write: list[Any] = []
 
+    def deliver(self, events: list[dict], stopping) -> None:
+        self.write_page(events)
+
     def write_page(self, events: list[dict]) -> None:
         if not events:
             return  # as the real outputs: an empty page writes nothing
@@ -49,9 +61,6 @@ class Output:
         if len(self.pages) == self.fail_on_call:
             raise OutputError("stdout closed")
         self.pages.append([e["eventId"] for e in events])
-
-    def wait_until_read(self, stopping) -> bool:
-        return True
 
     def close(self) -> None:
         pass
@@ -105,7 +114,7 @@ def test_transient_errors_are_retried_with_backoff(tmp_path):
     )
     c, out, _ = collector(tmp_path, source)
     c.sync(Checkpoint("development", "u"))
-    assert c.sleeps == [0.5, 1.0]
+    assert c.sleeps == [0.75, 1.5]
 
 
 def test_run_gives_up_after_its_budget_without_moving_the_checkpoint(tmp_path):
@@ -131,10 +140,12 @@ def test_rejected_cursor_resumes_by_time_with_overlap(tmp_path):
     cp = Checkpoint(
         "development",
         "u",
-        cursor="stale",
-        newest_event_time="2026-11-18T00:00:00Z",
-        recent_event_ids={"e1": "2026-11-18T00:00:00Z"},
-        updated_at="2026-11-18T00:00:00Z",
+        position=Position(
+            cursor="stale",
+            newest_event_time="2026-11-18T00:00:00Z",
+            recent_event_ids={"e1": "2026-11-18T00:00:00Z"},
+            updated_at="2026-11-18T00:00:00Z",
+        ),
     )
     source = Source(
         {
@@ -156,7 +167,7 @@ def test_stop_requested_between_pages_leaves_a_consistent_checkpoint(tmp_path):
 
     def write_then_stop(events: list[dict]) -> None:
         original_write(events)
-        stopper._event.set()
+        stopper.request_stop()
 
     out.write_page = write_then_stop  # type: ignore[method-assign]
     with pytest.raises(Stopped):
@@ -164,15 +175,99 @@ def test_stop_requested_between_pages_leaves_a_consistent_checkpoint(tmp_path):
     assert out.pages == [["e1"]] and store.load().cursor == "c1"
 
 
-def test_empty_pages_with_moving_cursor_stop_after_a_few(tmp_path):
-    source = Source(
-        {
-            "": [Page([], "c1")],
-            "c1": [Page([], "c2")],
-            "c2": [Page([], "c3")],
-            "c3": [Page([ev(1)], "c4")],
-        }
-    )
-    c, out, store = collector(tmp_path, source)
+def test_empty_pages_with_a_moving_cursor_are_progress_not_the_end(tmp_path):
+    """After 3 empty pages with a moving cursor the run used to say "sync done" and exit 0 with
+    events still waiting; the end is an endCursor equal to the cursor sent."""
+    script: dict[str, list[Any]] = {"": [Page([], "c1")]}
+    for n in range(1, 8):
+        script[f"c{n}"] = [Page([], f"c{n + 1}")]
+    script["c8"] = [Page([ev(1), ev(2)], "c9")]
+    script["c9"] = [Page([], "c9")]
+    c, out, store = collector(tmp_path, Source(script))
     c.sync(Checkpoint("development", "u"))
-    assert source.calls == ["", "c1", "c2"] and store.load().cursor == "c3"
+    assert out.pages == [["e1", "e2"]] and store.load().cursor == "c9"
+
+
+def test_a_cursor_that_never_stops_moving_is_bounded_by_time(tmp_path):
+    class Endless(Source):
+        def fetch(self, cursor: str, limit: int) -> Page:
+            self.calls.append(cursor)
+            return Page([], f"{cursor}x")
+
+    ticks = iter(range(0, 10_000, 10))  # every page takes 10 s
+    source = Endless({})
+    c, out, store = collector(tmp_path, source)
+    c.monotonic = lambda: float(next(ticks))
+    c.sync(Checkpoint("development", "u"))
+    assert 25 <= len(source.calls) <= 40  # about EMPTY_STREAK_MAX_S (300 s) of empty pages
+    assert store.load().cursor == "x" * (len(source.calls))
+
+
+def test_a_server_hint_beyond_the_run_budget_ends_the_run_at_once_saying_when(tmp_path):
+    """A scheduled run used to sleep up to 900 s per retry on a Retry-After (75 minutes in all)."""
+    source = Source({"": [RateLimited("429", retry_after_s=1800)]})
+    c, out, store = collector(tmp_path, source, backoff=RUN_BACKOFF)
+    with pytest.raises(TemporaryError) as info:
+        c.sync(Checkpoint("development", "u"))
+    assert c.sleeps == [] and source.calls == [""]
+    assert info.value.exit_code == 75
+    assert "asked to wait 1800 s (until 2026-11-18T" in info.value.line()
+    assert info.value.retry_at == "2026-11-18T11:36:40Z"
+
+
+def test_follow_keeps_retrying_what_heals_outside_and_ends_on_what_does_not(tmp_path):
+    source = Source(
+        {"": [ConsentRequired("consent", "open https://x/?client_id=SECRETKEY"), OutputError("x")]}
+    )
+    c, out, store = collector(tmp_path, source, backoff=Backoff(1, 4, 0))
+    with pytest.raises(OutputError):
+        c.follow(Checkpoint("development", "u"))
+    assert c.sleeps == [45.0]  # 60 s base for what needs a person, jitter 0.5
+    # The retried failure was recorded for `status`; the fatal one is cmd_run's to record.
+    assert store.load().health.last_error["error"] == "ConsentRequired"
+
+
+def test_a_failure_is_recorded_by_its_cause_never_its_fix(tmp_path):
+    """The consent_required line, consent URL and integration key included, was stored in the
+    checkpoint and printed by every later `status`."""
+    source = Source({"": [ConsentRequired("consent missing", "open https://a/?client_id=IKEY123")]})
+    c, out, store = collector(tmp_path, source)
+    with pytest.raises(ConsentRequired) as info:
+        c.sync(Checkpoint("development", "u"))
+    c.record_failure(Checkpoint("development", "u"), info.value)
+    raw = (tmp_path / "cp.json").read_text()
+    assert "IKEY123" not in raw and "client_id" not in raw
+    error = store.load().health.last_error
+    assert error["cause"] == "consent missing" and error["error"] == "ConsentRequired"
+    assert error["exit_code"] == 77 and error["heals_outside"] is True
+
+
+def test_a_long_sync_reports_progress_at_least_every_30_seconds(tmp_path):
+    script: dict[str, list[Any]] = {}
+    for n in range(10):
+        script["" if n == 0 else f"c{n}"] = [Page([ev(2 * n), ev(2 * n + 1)], f"c{n + 1}")]
+    script["c10"] = [Page([], "c10")]
+    log = io.StringIO()
+    c, out, store = collector(tmp_path, Source(script))
+    c.reporter = Reporter(level="info", fmt="json", stream=log)
+    ticks = iter(range(0, 1000, 12))  # 12 s per page
+    c.monotonic = lambda: float(next(ticks))
+    c.sync(Checkpoint("development", "u"))
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    progress = [line for line in lines if line["message"] == "syncing"]
+    assert len(progress) == 3
+    assert {"events", "newest_event_time", "lag_s", "events_per_s", "rate_limit_wait_s"} <= set(
+        progress[0]
+    )
+    assert progress[0]["events"] == 6 and progress[0]["lag_s"] >= 0
+
+
+def test_an_idle_poll_that_finds_nothing_logs_at_debug(tmp_path):
+    log = io.StringIO()
+    c, out, store = collector(tmp_path, Source({"": [Page([], "")]}))
+    c.reporter = Reporter(level="info", stream=log)
+    c.sync(Checkpoint("development", "u", position=Position(cursor="")))
+    assert log.getvalue() == ""
+    c.reporter = Reporter(level="debug", stream=log)
+    c.sync(Checkpoint("development", "u", position=Position(cursor="")))
+    assert "sync done" in log.getvalue()

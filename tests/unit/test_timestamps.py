@@ -42,8 +42,16 @@ def test_parse_event_time_takes_docusign_forms_and_offsets(text: str, expected: 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "2023-13-03T09:10:06Z", "2023-03-03T25:10:06Z", "2023-03-03",
-     "2023-03-03T09:10:06.Z", "2023-03-03T09:10:06.12a4Z", "2023-03-03T09:10:06+25:00"],
+    [
+        "",
+        "yesterday",
+        "2023-13-03T09:10:06Z",
+        "2023-03-03T25:10:06Z",
+        "2023-03-03",
+        "2023-03-03T09:10:06.Z",
+        "2023-03-03T09:10:06.12a4Z",
+        "2023-03-03T09:10:06+25:00",
+    ],
 )
 def test_parse_event_time_rejects_junk_with_valueerror(text: str) -> None:
     with pytest.raises(ValueError):

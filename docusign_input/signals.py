@@ -1,0 +1,140 @@
+"""SIGTERM and SIGINT: ask the sync loop to stop, and make sure the process ends within seconds.
+
+A Python signal handler runs in the main thread between two bytecodes, possibly while that thread
+holds a lock (the one inside `threading.Event.wait`, the one of `sys.stderr`). So the handler only
+sets a flag; the C-level handler also writes the signal number to a wakeup pipe
+(`signal.set_wakeup_fd`), and a watcher thread reading that pipe does everything that takes a lock:
+it wakes the loop's waits and arms the watchdog.
+
+The watchdog ends the process `grace_s` after the stop request if the loop has not finished by
+then (a write blocked by a reader that stopped reading, a request in flight). That is safe at any
+instant: the checkpoint is only ever replaced by rename, and whatever was being written was not yet
+checkpointed, so the next run delivers it again. Its last words are written only if stderr can
+take them without blocking: a stderr nobody reads must not keep the process alive.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+from typing import Any, Callable
+
+__all__ = ["Stopped", "Stopper"]
+
+#: Longest the watchdog lets its last line try to reach stderr before it exits regardless.
+LAST_WORDS_TIMEOUT_S = 0.2
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived; the checkpoint is consistent (what was not confirmed delivered
+    was not checkpointed)."""
+
+
+class Stopper:
+    """Stop requests for one process: `install` once in the main thread, then `stopping` and
+    `sleep` from the loop."""
+
+    def __init__(
+        self, grace_s: float = 4.0, last_words: Callable[[], str] | None = None
+    ) -> None:
+        self.grace_s = grace_s
+        #: Builds the line the watchdog writes before ending the process (called in its thread).
+        self.last_words = last_words
+        self.signal_name: str | None = None
+        self._requested = False  # the only thing the signal handler touches
+        self._event = threading.Event()
+        self._armed = False
+        self._arm_lock = threading.Lock()
+
+    def install(self) -> None:
+        """Handle SIGTERM and SIGINT. Must run in the main thread."""
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)  # the C handler must never block on a full pipe
+        for fd in (read_fd, write_fd):
+            os.set_inheritable(fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        watcher = threading.Thread(
+            target=self._watch, args=(read_fd,), name="stop-watcher", daemon=True
+        )
+        watcher.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._requested or self._event.is_set()
+
+    def request_stop(self, name: str = "a stop request") -> None:
+        """Stop from a normal thread (tests, the watcher): wake the waits and arm the watchdog."""
+        if self.signal_name is None:
+            self.signal_name = name
+        self._requested = True
+        self._event.set()
+        with self._arm_lock:
+            if self._armed:
+                return  # a second signal changes nothing: the watchdog already runs
+            self._armed = True
+        watchdog = threading.Timer(self.grace_s, self._force_exit)
+        watchdog.name = "stop-watchdog"
+        watchdog.daemon = True
+        watchdog.start()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, unless a stop is requested; then raise Stopped."""
+        if self.stopping:
+            raise Stopped()
+        if seconds > 0 and self._event.wait(seconds):
+            raise Stopped()
+        if self.stopping:
+            raise Stopped()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # Nothing that takes a lock: this may run inside Event.wait or a write to stderr.
+        self._requested = True
+
+    def _watch(self, read_fd: int) -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    self.request_stop(signal.Signals(signum).name)
+
+    def _force_exit(self) -> None:
+        line = ""
+        if self.last_words is not None:
+            try:
+                line = self.last_words()
+            except Exception:  # noqa: BLE001 - nothing may keep the process from ending
+                line = ""
+        if line:
+            writer = threading.Thread(target=write_if_writable, args=(2, line), daemon=True)
+            writer.start()
+            writer.join(LAST_WORDS_TIMEOUT_S)
+        os._exit(0)
+
+
+def write_if_writable(fd: int, line: str) -> None:
+    """Write one short line to `fd` only if it can take it now (never wait for a reader).
+
+    A pipe that polls writable has room for at least PIPE_BUF bytes, and a write of at most that
+    many is atomic: a line within it does not block and is never cut.
+    """
+    data = (line.rstrip("\n")[: select.PIPE_BUF - 1] + "\n").encode("utf-8", "replace")
+    data = data[: select.PIPE_BUF]
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        ready = poller.poll(0)
+        if any(events & select.POLLOUT and not events & select.POLLERR for _, events in ready):
+            os.write(fd, data)
+    except (OSError, ValueError):
+        pass
