@@ -31,7 +31,8 @@ _BROWSER_AGENT = (
 )
 # (country, state, city, latitude, longitude): lower-case country names, as DocuSign sends them
 _HOME = ("united states", "washington", "seattle", 47.6, -122.33)
-_ATTACKER_PLACE = ("netherlands", "north holland", "amsterdam", 52.37, 4.9)
+# a cloud data centre in the account's home country: only ``new-country`` leaves it
+_ATTACKER_PLACE = ("united states", "virginia", "ashburn", 39.04, -77.49)
 _NEW_COUNTRY = ("nigeria", "lagos", "lagos", 6.45, 3.39)
 
 #: Account settings whose change weakens sign-in protection (property of Account/SettingChanged).
@@ -367,6 +368,9 @@ def is_finding(event: Dict[str, Any]) -> bool:
         return True
     if action == "PermissionProfileAssigned":
         return "Administrator" in str(data.get("PermissionProfileName", ""))
+    prop = event.get("property")
+    if action == "SettingChanged" and prop in ("IpAllowList", "SingleSignOn"):
+        return True  # any change: a new range or SSO mode can open the door as well as close it
     if action in ("TwoFactorAuthenticationChanged", "SettingChanged"):
-        return event.get("property") in SIGN_IN_SETTINGS and event.get("field") == "Disabled"
+        return prop == "TwoFactorAuthentication" and event.get("field") == "Disabled"
     return False

@@ -295,6 +295,10 @@ class Simulator:
         """The eventIds the stream can still serve (inside the retention window)."""
         return self._log.retained_event_ids()
 
+    def events(self) -> List[bytes]:
+        """Every event's JSON bytes, in ingestion order (what a full drain of the stream serves)."""
+        return self._log.payloads()
+
     def event_bytes(self, event_id: str) -> bytes:
         """The exact JSON bytes served for ``event_id``."""
         return self._log.event_bytes(event_id)

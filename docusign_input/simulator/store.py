@@ -116,6 +116,10 @@ class EventLog:
         with self._lock:
             return self._ids[self._first_retained() :]
 
+    def payloads(self) -> List[bytes]:
+        with self._lock:
+            return list(self._payloads)
+
     def event_bytes(self, event_id: str) -> bytes:
         with self._lock:
             return self._payloads[self._ids.index(event_id)]

@@ -1,0 +1,1 @@
+"""Detections for DocuSign Monitor events: Sigma rules and their conversions (see README.md)."""

@@ -1,0 +1,103 @@
+"""The Sigma rules are complete and their committed conversions are current."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("sigma.backends.splunk", reason="pip install -e '.[detections]'")
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from detections import build  # noqa: E402
+
+RULES = sorted((REPO / "detections" / "sigma").glob("*.yml"))
+TACTICS = {
+    "initial-access", "credential-access", "persistence", "privilege-escalation",
+    "defense-evasion", "collection", "exfiltration", "impact",
+}  # fmt: skip
+
+
+def _detection(path: Path) -> dict:
+    return list(yaml.safe_load_all(path.read_text(encoding="utf-8")))[-1]
+
+
+def test_the_committed_conversions_are_what_the_build_makes_now():
+    proc = subprocess.run(
+        [sys.executable, "-m", "detections.build", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_check_names_a_stale_file_and_exits_1(tmp_path, monkeypatch):
+    target = REPO / "detections" / "splunk" / "docusign_monitor_alert.spl"
+    original = target.read_text(encoding="utf-8")
+    try:
+        target.write_text(original + "| head 1\n", encoding="utf-8")
+        assert build.build(check=True) == [target]
+        assert build.main(["--check"]) == 1
+    finally:
+        target.write_text(original, encoding="utf-8")
+    assert build.build(check=True) == []
+
+
+@pytest.mark.parametrize("path", RULES, ids=[p.stem for p in RULES])
+def test_a_rule_has_logsource_level_description_false_positives_and_attack_tags(path):
+    docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for doc in docs:
+        if "logsource" in doc:
+            assert doc["logsource"] == {"product": "docusign", "service": "monitor"}
+    rule = docs[-1]
+    assert rule["level"] in ("low", "medium", "high", "critical")
+    assert len(rule["description"]) > 60 and rule["falsepositives"]
+    tags = rule["tags"]
+    assert {t.split(".", 1)[1] for t in tags if not re.match(r"attack\.t\d", t)} <= TACTICS
+    assert any(re.fullmatch(r"attack\.t\d{4}(\.\d{3})?", t) for t in tags)
+    assert ("correlation" in rule) == (len(docs) > 1)  # counts over time are correlations
+
+
+def test_every_rule_is_in_each_siems_bundle_with_its_query():
+    stems = [p.stem for p in RULES] + ["docusign_silent_collector"]
+    saved = (REPO / "detections" / "splunk" / "savedsearches.conf").read_text(encoding="utf-8")
+    assert saved.count("\n[") == len(stems)
+    elastic = [
+        json.loads(line)
+        for line in (REPO / "detections/elasticsearch/detection-rules.ndjson")
+        .read_text()
+        .splitlines()
+    ]
+    assert {r["rule_id"] for r in elastic} == {_detection(p)["id"] for p in RULES} | {
+        yaml.safe_load((REPO / "detections/manual/docusign_silent_collector.yml").read_text())["id"]
+    }
+    assert {r["type"] for r in elastic} == {"esql", "eql"}
+    ruler = yaml.safe_load((REPO / "detections" / "loki" / "rules.yaml").read_text())
+    assert [r["alert"] for r in ruler["groups"][0]["rules"]] == stems
+
+
+def test_what_a_backend_cannot_express_is_written_by_hand_beside_it():
+    """The ordered failures-then-success correlation: no backend has temporal_ordered."""
+    stem = "docusign_login_success_after_failures"
+    for siem, suffix in (("splunk", ".spl"), ("elasticsearch", ".eql"), ("loki", ".logql")):
+        hand = REPO / "detections" / siem / "manual" / f"{stem}{suffix}"
+        assert "Written by hand" in hand.read_text(encoding="utf-8")
+        assert not (REPO / "detections" / siem / f"{stem}{suffix}").exists()
+
+
+def test_each_siem_has_a_silent_collector_alert():
+    for siem, suffix, absence in (
+        ("splunk", ".spl", "count = 0"),
+        ("elasticsearch", ".esql", "events == 0"),
+        ("loki", ".logql", "absent_over_time("),
+    ):
+        text = REPO / "detections" / siem / "manual" / f"docusign_silent_collector{suffix}"
+        assert absence in text.read_text(encoding="utf-8")
