@@ -37,6 +37,8 @@ from sigma.processing.transformations import (
     SetStateTransformation,
 )
 
+from docusign_input.formats.ecs import ecs_field  # the raw -> ECS table --format ecs uses
+
 __all__ = ["build", "main", "SIEMS"]
 
 HERE = Path(__file__).resolve().parent
@@ -45,30 +47,6 @@ SPLUNK_SOURCETYPE = "docusign:monitor"
 ES_INDEX = "docusign-monitor*"
 LOKI_STREAM = '{source="docusign", service_name="docusign-monitor"}'
 _CANNOT = (NotImplementedError, SigmaError)  # how a backend says it cannot express a rule
-
-
-def ecs_field(raw: str) -> str:
-    """The ECS home of a raw field, per the mapping in docusign_input.formats."""
-    try:
-        from docusign_input.formats.ecs import ecs_field as mapped
-    except ImportError:  # pragma: no cover - before the ECS module exists
-        return _ECS.get(raw) or f"docusign.{raw}"
-    return mapped(raw)
-
-
-_ECS = {
-    "timestamp": "@timestamp",
-    "eventId": "event.id",
-    "action": "event.action",
-    "userId": "user.id",
-    "affectedUserId": "user.target.id",
-    "ipAddress": "source.ip",
-    "ipAddressLocation.country": "source.geo.country_name",
-    "ipAddressLocation.state": "source.geo.region_name",
-    "ipAddressLocation.city": "source.geo.city_name",
-    "userAgent": "user_agent.original",
-    "organizationId": "organization.id",
-}
 
 
 def rule_fields() -> List[str]:
