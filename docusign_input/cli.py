@@ -442,7 +442,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     exit_code = EXIT_INTERNAL
     try:
         checkpoint = record_run_start(store, checkpoint, args.follow, settings.poll_interval_s)
-        output = open_output(settings.output)
+        output = open_output(settings.output, settings.format)
         session = new_session()
         tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
         collector = Collector(

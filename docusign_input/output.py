@@ -24,9 +24,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import codec
 from .errors import OutputError
+from .formats import Mapper, mapper, record_timestamp
 from .signals import Stopped
 
-__all__ = ["Output", "StdoutOutput", "ForwardOutput", "open_output", "encode_page"]
+__all__ = [
+    "Output",
+    "StdoutOutput",
+    "ForwardOutput",
+    "FormattedOutput",
+    "open_output",
+    "encode_page",
+]
 
 
 class Output(Protocol):
@@ -204,7 +212,7 @@ class ForwardOutput:
         from fluent.sender import EventTime
 
         for event in events:
-            seconds, nanos = event_time(event.get("timestamp"))
+            seconds, nanos = event_time(record_timestamp(event))
             record_time = EventTime(seconds, nanos)
             attempt = 0
             while not self.sender.emit_with_time(None, record_time, event):
@@ -247,10 +255,32 @@ def event_time(timestamp: Any) -> tuple[int, int]:
     return now_ns // 10**9, now_ns % 10**9
 
 
-def open_output(spec: str) -> Output:
-    """`stdout` or `forward://HOST:PORT[?tag=TAG]` (validated by settings already)."""
+class FormattedOutput:
+    """The one place ``--format ecs|ocsf`` applies: each event becomes its document before any
+    destination sees it, so stdout and forward deliver the same documents. The sync loop keeps
+    the raw events (cursor, dedup and checkpoint work on DocuSign's fields)."""
+
+    def __init__(self, inner: Output, mapping: Mapper) -> None:
+        self.inner = inner
+        self.mapping = mapping
+
+    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
+        mapping = self.mapping
+        self.inner.deliver([mapping(event) for event in events], stopping)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def open_output(spec: str, event_format: str = "raw") -> Output:
+    """`stdout` or `forward://HOST:PORT[?tag=TAG]` (validated by settings already), writing
+    events as DocuSign sent them (`raw`) or as `ecs` / `ocsf` documents."""
+    output: Output
     if spec == "stdout":
-        return StdoutOutput()
-    parts = urlsplit(spec)
-    tag = parse_qs(parts.query).get("tag", ["docusign.monitor"])[0]
-    return ForwardOutput(parts.hostname or "127.0.0.1", parts.port or 24224, tag)
+        output = StdoutOutput()
+    else:
+        parts = urlsplit(spec)
+        tag = parse_qs(parts.query).get("tag", ["docusign.monitor"])[0]
+        output = ForwardOutput(parts.hostname or "127.0.0.1", parts.port or 24224, tag)
+    mapping = mapper(event_format)
+    return output if mapping is None else FormattedOutput(output, mapping)

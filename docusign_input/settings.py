@@ -574,6 +574,14 @@ def _output(value: _Value) -> str:
     return text
 
 
+def _event_format(value: _Value) -> str:
+    text = _text(value).lower()
+    if text not in ("raw", "ecs", "ocsf"):
+        raise ConfigError(f"{value.label} {text!r} is not an event format",
+                          "use raw, ecs or ocsf")
+    return text
+
+
 def _log_format(value: _Value) -> str:
     text = _text(value).lower()
     if text not in ("text", "json"):
@@ -742,6 +750,13 @@ class Settings:
         default="stdout", commands=CONNECTING, metavar="SPEC",
         help="stdout (default) or forward://HOST:PORT[?tag=TAG]",
         show=lambda s: s.output,
+    )
+    format: str = setting(
+        "format", label="event format", flag="--format", env="DOCUSIGN_FORMAT",
+        parse=_event_format, default="raw", commands=CONNECTING, metavar="FORMAT",
+        help="raw (default: each event as DocuSign sent it), ecs (Elastic Common Schema 9.x) "
+        "or ocsf (OCSF 1.8.0)",
+        show=lambda s: s.format,
     )
     log_format: str = setting(
         "log_format", label="log format", flag="--log-format", env="DOCUSIGN_LOG_FORMAT",
