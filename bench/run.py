@@ -126,8 +126,11 @@ def events_in(stderr: str, pattern: str) -> int:
 # -- drains ---------------------------------------------------------------------------------------
 
 
-def drain_ours(sim: Simulator, workdir: Path, *, stdlib_json: bool = False) -> Run:
+def drain_ours(
+    sim: Simulator, workdir: Path, *, stdlib_json: bool = False, event_format: str = "raw"
+) -> Run:
     env = connector_env(sim, workdir)
+    env["DOCUSIGN_FORMAT"] = event_format
     command = [*product_command(), "run", "--backfill-start", "earliest"]
     if stdlib_json:
         # The same program with orjson made unimportable: codec.py falls back to the stdlib.

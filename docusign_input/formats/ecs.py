@@ -10,13 +10,12 @@ rejects a whole document for one bad ``ip``. An invalid one stays under ``docusi
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, Mapping, Tuple
 
-from ..timestamps import parse_event_time
 from .classes import classify
 from .countries import iso_code
+from .values import canonical_ip, epoch_ms
 
 __all__ = ["ECS_VERSION", "FIELDS", "SEVERITY", "document", "ecs_field"]
 
@@ -60,6 +59,8 @@ _TAKEN = frozenset(
     + ("organizationId", "ipAddressLocation")
 )
 _NO_VALUE = ("", "Other", None)  # "Other" is ua-parser's word for "not recognised"
+_ECS = {"version": ECS_VERSION}
+_CACHE_LIMIT = 4096  # kinds, places and user agents repeat; bound each cache all the same
 
 
 def ecs_field(raw: str) -> str:
@@ -78,72 +79,112 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
     obj, action, result = _text(get("object")), _text(get("action")), _text(get("result"))
     raw_data = get("data")
     data: Mapping[str, Any] = raw_data if isinstance(raw_data, dict) else {}
-    kind = classify(obj, action, _text(get("source")), _text(get("field")))
     rest: Dict[str, Any] = {
         k: v for k, v in event.items() if k not in _TAKEN and v != "" and v != {}
     }
-
+    static = _static(obj, action, _text(get("source")), _text(get("field")), result)
     out: Dict[str, Any] = {"@timestamp": _timestamp(get("timestamp"), rest, now)}
-    ev: Dict[str, Any] = {
-        "kind": kind.kind,
-        "category": list(kind.categories),
-        "type": list(kind.types),
-        "outcome": _OUTCOME.get(result.lower(), "unknown"),
-        "dataset": DATASET,
-        "module": "docusign",
-    }
-    if action:
-        ev["action"] = action
-    if obj or action:
-        ev["code"] = f"{obj}.{action}"
-    if get("eventId") not in _NO_VALUE:
-        ev["id"] = str(get("eventId"))
-    severity = SEVERITY.get(_text(data.get("Severity")).lower()) if kind.kind == "alert" else None
-    if severity is not None:
-        ev["severity"] = severity
+    ev = dict(static.event)
+    event_id = get("eventId")
+    if event_id not in _NO_VALUE:
+        ev["id"] = event_id if type(event_id) is str else str(event_id)
+    if static.alert:
+        severity = SEVERITY.get(_text(data.get("Severity")).lower())
+        if severity is not None:
+            ev["severity"] = severity
     out["event"] = ev
-    out["ecs"] = {"version": ECS_VERSION}
-    message = " ".join(p for p in (obj, action, result) if p)
-    if message:
-        out["message"] = message
+    out["ecs"] = _ECS
+    if static.message:
+        out["message"] = static.message
 
-    users: List[str] = []
     user_id = _text(get("userId"))
-    if user_id:
-        users.append(user_id)
     target = _target(event, data)
-    user: Dict[str, Any] = {"id": user_id} if user_id else {}
-    if target:
-        user["target"] = {"id": target}
-        if target not in users:
-            users.append(target)
-    if user:
+    if user_id or target:
+        user: Dict[str, Any] = {"id": user_id} if user_id else {}
+        if target:
+            user["target"] = {"id": target}
         out["user"] = user
 
-    ip = _ip(get("ipAddress"))
+    ip = canonical_ip(get("ipAddress"))
     if ip is not None:
         out["source"] = {"ip": ip}
     elif get("ipAddress") not in _NO_VALUE:
         rest["ipAddress"] = get("ipAddress")
-    geo = _geo(get("ipAddressLocation"), rest)
-    if geo:
-        out.setdefault("source", {})["geo"] = geo
+    location = get("ipAddressLocation")
+    if isinstance(location, dict):
+        geo, keep = _geo(location)
+        if geo:
+            out.setdefault("source", {})["geo"] = geo
+        if keep:  # unusable coordinates: keep the location as sent
+            rest["ipAddressLocation"] = location
+        else:
+            for top, inner in _LOCATION_COPIES:
+                if top in rest and rest[top] == location.get(inner):
+                    del rest[top]
+    elif location not in _NO_VALUE:
+        rest["ipAddressLocation"] = location
 
-    agent = _user_agent(_text(get("userAgent")), get("userAgentClientInfo"))
+    info = get("userAgentClientInfo")
+    agent = _user_agent(_text(get("userAgent")), info)
     if agent:
         out["user_agent"] = agent
-    _drop_copies(rest, event)
-    if get("organizationId") not in _NO_VALUE:
-        out["organization"] = {"id": str(get("organizationId"))}
+    if isinstance(info, dict):
+        for top, inner in _AGENT_COPIES:
+            part = info.get(inner)
+            if top in rest and isinstance(part, dict) and rest[top] == part.get("family"):
+                del rest[top]
+    org = get("organizationId")
+    if org not in _NO_VALUE:
+        out["organization"] = {"id": org if type(org) is str else str(org)}
     related: Dict[str, Any] = {}
-    if users:
-        related["user"] = users
+    if user_id:
+        related["user"] = [user_id, target] if target and target != user_id else [user_id]
+    elif target:
+        related["user"] = [target]
     if ip is not None:
         related["ip"] = [ip]
     if related:
         out["related"] = related
     out["docusign"] = rest
     return out
+
+
+class _Static:
+    """What a kind of event always gets: its ``event.*`` categorization and its message."""
+
+    __slots__ = ("event", "message", "alert")
+
+    def __init__(self, obj: str, action: str, source: str, field: str, result: str) -> None:
+        kind = classify(obj, action, source, field)
+        event: Dict[str, Any] = {
+            "kind": kind.kind,
+            "category": list(kind.categories),
+            "type": list(kind.types),
+            "outcome": _OUTCOME.get(result.lower(), "unknown"),
+            "dataset": DATASET,
+            "module": "docusign",
+        }
+        if action:
+            event["action"] = action
+        if obj or action:
+            event["code"] = f"{obj}.{action}"
+        self.event = event
+        self.message = " ".join(p for p in (obj, action, result) if p)
+        self.alert = kind.kind == "alert"
+
+
+_statics: Dict[Tuple[str, str, str, str, str], _Static] = {}
+
+
+def _static(obj: str, action: str, source: str, field: str, result: str) -> _Static:
+    key = (obj, action, source, field, result)
+    found = _statics.get(key)
+    if found is None:
+        found = _Static(*key)
+        if len(_statics) >= _CACHE_LIMIT:
+            _statics.clear()
+        _statics[key] = found
+    return found
 
 
 def _text(value: Any) -> str:
@@ -153,12 +194,8 @@ def _text(value: Any) -> str:
 def _timestamp(value: Any, rest: Dict[str, Any], now: Callable[[], datetime]) -> str:
     """DocuSign's stamp as sent (all seven digits: the template maps it as date_nanos); an
     unreadable one is kept as ``docusign.timestamp`` and the document takes the time now."""
-    if isinstance(value, str):
-        try:
-            parse_event_time(value)
-            return value
-        except ValueError:
-            pass
+    if epoch_ms(value) is not None:
+        return str(value)
     rest["timestamp"] = value
     return now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -174,26 +211,26 @@ def _target(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     return ""
 
 
-def _ip(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+_geos: Dict[Tuple[Any, ...], Tuple[Dict[str, Any], bool]] = {}
 
 
-def _geo(location: Any, rest: Dict[str, Any]) -> Dict[str, Any]:
-    if not isinstance(location, dict):
-        if location not in _NO_VALUE:
-            rest["ipAddressLocation"] = location
-        return {}
+def _geo(location: Dict[str, Any]) -> Tuple[Dict[str, Any], bool]:
+    """``source.geo`` of a location, and whether its coordinates are unusable (the location is
+    then kept as sent); cached, since the places users sign in from repeat."""
+    try:  # the types are in the key: True == 1 == 1.0 as values, not as coordinates
+        key = tuple(location.items()) + tuple(map(type, location.values()))
+        found = _geos.get(key)
+    except TypeError:  # an unhashable value (a list, a dict): no caching
+        key, found = (), None
+    if found is not None:
+        return found
     geo: Dict[str, Any] = {}
     lat, lon = location.get("latitude"), location.get("longitude")
+    keep = False
     if _coordinate(lat, 90) and _coordinate(lon, 180):
         geo["location"] = {"lat": lat, "lon": lon}
-    elif (lat, lon) != ("", ""):
-        rest["ipAddressLocation"] = location  # unusable coordinates: keep them all as sent
+    elif (lat, lon) != ("", "") and (lat, lon) != (None, None):
+        keep = True
     country = _text(location.get("country"))
     if country:
         geo["country_name"] = country
@@ -204,31 +241,23 @@ def _geo(location: Any, rest: Dict[str, Any]) -> Dict[str, Any]:
         value = _text(location.get(raw))
         if value:
             geo[name] = value
-    return geo
+    if key:
+        if len(_geos) >= _CACHE_LIMIT:
+            _geos.clear()
+        _geos[key] = (geo, keep)
+    return geo, keep
 
 
 # DocuSign repeats some values at the top level (``latitude``, ``city``, ``os``...): a copy equal
 # to the value mapped from ``ipAddressLocation`` or ``userAgentClientInfo`` says nothing more.
-_COPIES = (
-    ("latitude", ("ipAddressLocation", "latitude")),
-    ("longitude", ("ipAddressLocation", "longitude")),
-    ("city", ("ipAddressLocation", "city")),
-    ("state", ("ipAddressLocation", "state")),
-    ("country", ("ipAddressLocation", "country")),
-    ("device", ("userAgentClientInfo", "device", "family")),
-    ("browser", ("userAgentClientInfo", "browser", "family")),
-    ("os", ("userAgentClientInfo", "os", "family")),
+_LOCATION_COPIES = (
+    ("latitude", "latitude"),
+    ("longitude", "longitude"),
+    ("city", "city"),
+    ("state", "state"),
+    ("country", "country"),
 )
-
-
-def _drop_copies(rest: Dict[str, Any], event: Mapping[str, Any]) -> None:
-    for top, path in _COPIES:
-        if top in rest and "ipAddressLocation" not in rest:
-            value: Any = event
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if value == rest[top]:
-                del rest[top]
+_AGENT_COPIES = (("device", "device"), ("browser", "browser"), ("os", "os"))
 
 
 def _coordinate(value: Any, limit: float) -> bool:
@@ -237,11 +266,22 @@ def _coordinate(value: Any, limit: float) -> bool:
     )
 
 
+_agents: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+
+
 def _user_agent(original: str, info: Any) -> Dict[str, Any]:
-    """``user_agent.*`` from the raw string and DocuSign's parsed ``userAgentClientInfo``."""
-    agent: Dict[str, Any] = {"original": original} if original else {}
+    """``user_agent.*`` from the raw string and DocuSign's parsed ``userAgentClientInfo``;
+    cached, since a user agent and its parsed parts repeat."""
     if not isinstance(info, dict):
-        return agent
+        return {"original": original} if original else {}
+    try:
+        key = _agent_key(original, info)
+        found = _agents.get(key)
+    except TypeError:  # not all strings: no caching
+        key, found = (), None
+    if found is not None:
+        return found
+    agent: Dict[str, Any] = {"original": original} if original else {}
     browser, device, system = (info.get(k) for k in ("browser", "device", "os"))
     if isinstance(browser, dict) and browser.get("family") not in _NO_VALUE:
         agent["name"] = _text(browser["family"])
@@ -257,7 +297,24 @@ def _user_agent(original: str, info: Any) -> Dict[str, Any]:
         if version:
             os_fields.update(version=version, full=f"{name} {version}")
         agent["os"] = os_fields
+    if key:
+        if len(_agents) >= _CACHE_LIMIT:
+            _agents.clear()
+        _agents[key] = agent
     return agent
+
+
+def _agent_key(original: str, info: Dict[str, Any]) -> Tuple[Any, ...]:
+    """The cache key of a parsed user agent; TypeError unless every part holds only strings
+    (``str.join`` checks that in C), so 1, True and "1" never share an entry."""
+    key: list[Any] = [original]
+    for name, part in info.items():
+        if type(part) is not dict:
+            raise TypeError(name)
+        values = tuple(part.values())
+        "".join(values)
+        key += (name, tuple(part), values)
+    return tuple(key)
 
 
 def _version(parts: Mapping[str, Any]) -> str:

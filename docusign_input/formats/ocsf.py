@@ -10,14 +10,13 @@ Empty strings (DocuSign's "absent") are dropped there.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
-from ..timestamps import parse_event_time
 from . import classes as c
 from .countries import iso_code
+from .values import canonical_ip, epoch_ms
 
 __all__ = ["OCSF_VERSION", "CLASSES", "document"]
 
@@ -30,7 +29,7 @@ CLASSES: Mapping[int, Tuple[str, int, str, Mapping[int, str]]] = {
         2,
         "Findings",
         {0: "Unknown", 1: "Create", 2: "Update", 3: "Close", 99: "Other"},
-    ),  # noqa: E501
+    ),
     3001: (
         "Account Change",
         3,
@@ -51,13 +50,13 @@ CLASSES: Mapping[int, Tuple[str, int, str, Mapping[int, str]]] = {
             12: "Unlock",
             99: "Other",
         },
-    ),  # noqa: E501
+    ),
     3002: (
         "Authentication",
         3,
         "Identity & Access Management",
         {0: "Unknown", 1: "Logon", 2: "Logoff", 99: "Other"},
-    ),  # noqa: E501
+    ),
     3004: (
         "Entity Management",
         3,
@@ -72,13 +71,13 @@ CLASSES: Mapping[int, Tuple[str, int, str, Mapping[int, str]]] = {
             9: "Disable",
             99: "Other",
         },
-    ),  # noqa: E501
+    ),
     3005: (
         "User Access Management",
         3,
         "Identity & Access Management",
         {0: "Unknown", 1: "Assign Privileges", 2: "Revoke Privileges", 99: "Other"},
-    ),  # noqa: E501
+    ),
     3006: (
         "Group Management",
         3,
@@ -93,7 +92,7 @@ CLASSES: Mapping[int, Tuple[str, int, str, Mapping[int, str]]] = {
             6: "Create",
             99: "Other",
         },
-    ),  # noqa: E501
+    ),
     6001: (
         "Web Resources Activity",
         6,
@@ -108,13 +107,13 @@ CLASSES: Mapping[int, Tuple[str, int, str, Mapping[int, str]]] = {
             8: "Share",
             99: "Other",
         },
-    ),  # noqa: E501
+    ),
     6003: (
         "API Activity",
         6,
         "Application Activity",
         {0: "Unknown", 1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"},
-    ),  # noqa: E501
+    ),
 }
 
 _SEVERITY = {
@@ -152,6 +151,8 @@ _LEGACY = (  # top-level copies DocuSign also sends: dropped when equal to what 
     ("country", "country"),
 )
 _NO_VALUE = ("", "Other", None)
+_PRODUCT = {"name": "Monitor", "vendor_name": "DocuSign"}
+_CACHE_LIMIT = 4096  # kinds, places and systems repeat; bound each cache all the same
 
 
 def _utcnow() -> datetime:
@@ -169,35 +170,17 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
     data: Dict[str, Any] = dict(raw_data) if isinstance(raw_data, dict) else {}
     if raw_data is not None and not isinstance(raw_data, dict):
         rest["data"] = raw_data
-    kind = c.classify(obj, action, source, field)
-    class_name, category_uid, category_name, activities = CLASSES[kind.class_uid]
-    activity_name = activities.get(kind.activity_id, "Other")
-
-    out: Dict[str, Any] = {
-        "activity_id": kind.activity_id,
-        "activity_name": activity_name,
-        "category_uid": category_uid,
-        "category_name": category_name,
-        "class_uid": kind.class_uid,
-        "class_name": class_name,
-        "type_uid": kind.class_uid * 100 + kind.activity_id,
-        "type_name": f"{class_name}: {activity_name}",
-        "time": _epoch_ms(rest, now),
-        "message": " ".join(p for p in (obj, action, result) if p),
-    }
-    out["metadata"] = _metadata(rest, obj, action)
-    if kind.class_uid == c.DETECTION_FINDING:
+    static = _static(obj, action, source, field, result)
+    out = dict(static.header)
+    out["time"] = _time(rest, now)
+    out["metadata"] = _metadata(rest, static.metadata)
+    if static.class_uid == c.DETECTION_FINDING:
         severity = _text(data.pop("Severity", "")) if "Severity" in data else ""
         out["severity_id"], out["severity"] = _SEVERITY.get(severity.lower(), (0, "Unknown"))
         if severity and severity.lower() not in _SEVERITY:
             data["Severity"] = severity
-        out["status_id"], out["status"] = 1, "New"
     else:
-        out["severity_id"], out["severity"] = 1, "Informational"
         take("result", None)
-        out["status_id"], out["status"] = _STATUS.get(result.lower(), (0, "Unknown"))
-        if result and result.lower() not in _STATUS:
-            out["status_id"], out["status"], out["status_detail"] = 99, "Other", result
 
     ctx = _Context(
         rest=rest,
@@ -210,7 +193,7 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
         action=action,
         source=source,
     )
-    _BUILDERS[kind.class_uid](out, kind.activity_id, ctx)
+    _BUILDERS[static.class_uid](out, static.activity_id, ctx)
 
     if data:
         rest["data"] = data
@@ -218,6 +201,60 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
     if unmapped:
         out["unmapped"] = unmapped
     return out
+
+
+class _Static:
+    """What every event of one kind gets: class, activity, captions, status, message."""
+
+    __slots__ = ("header", "metadata", "class_uid", "activity_id")
+
+    def __init__(self, obj: str, action: str, source: str, field: str, result: str) -> None:
+        kind = c.classify(obj, action, source, field)
+        class_name, category_uid, category_name, activities = CLASSES[kind.class_uid]
+        activity_name = activities.get(kind.activity_id, "Other")
+        header: Dict[str, Any] = {
+            "activity_id": kind.activity_id,
+            "activity_name": activity_name,
+            "category_uid": category_uid,
+            "category_name": category_name,
+            "class_uid": kind.class_uid,
+            "class_name": class_name,
+            "type_uid": kind.class_uid * 100 + kind.activity_id,
+            "type_name": f"{class_name}: {activity_name}",
+        }
+        message = " ".join(p for p in (obj, action, result) if p)
+        if message:
+            header["message"] = message
+        if kind.class_uid == c.DETECTION_FINDING:
+            header.update(status_id=1, status="New")  # a finding's status, not an outcome
+        else:
+            header.update(severity_id=1, severity="Informational")
+            status_id, status = _STATUS.get(result.lower(), (0, "Unknown"))
+            if result and result.lower() not in _STATUS:
+                status_id, status, header["status_detail"] = 99, "Other", result
+            header.update(status_id=status_id, status=status)
+        self.header = header
+        self.metadata = {
+            "product": _PRODUCT,
+            "version": OCSF_VERSION,
+            "event_code": f"{obj}.{action}",
+            "log_name": "monitor",
+        }
+        self.class_uid, self.activity_id = kind.class_uid, kind.activity_id
+
+
+_statics: Dict[Tuple[str, str, str, str, str], _Static] = {}
+
+
+def _static(obj: str, action: str, source: str, field: str, result: str) -> _Static:
+    key = (obj, action, source, field, result)
+    found = _statics.get(key)
+    if found is None:
+        found = _Static(*key)
+        if len(_statics) >= _CACHE_LIMIT:
+            _statics.clear()
+        _statics[key] = found
+    return found
 
 
 @dataclass
@@ -416,30 +453,21 @@ def _http(rest: Dict[str, Any]) -> Dict[str, str] | None:
     return {"user_agent": agent} if agent else None
 
 
-def _epoch_ms(rest: Dict[str, Any], now: Callable[[], datetime]) -> int:
-    """Milliseconds since the epoch of DocuSign's stamp; now when it cannot be read (the stamp
-    then stays under unmapped)."""
+def _time(rest: Dict[str, Any], now: Callable[[], datetime]) -> int:
+    """Milliseconds since the epoch of DocuSign's stamp (taken out of ``rest``); now when it
+    cannot be read (the stamp then stays under unmapped)."""
     value = rest.get("timestamp")
-    if isinstance(value, str):
-        try:
-            stamp = parse_event_time(value)
-        except ValueError:
-            stamp = None
-        if stamp is not None:
-            del rest["timestamp"]
-            rest["_original_time"] = value
-            return int(stamp.timestamp()) * 1000 + stamp.microsecond // 1000
+    ms = epoch_ms(value)
+    if ms is not None:
+        del rest["timestamp"]
+        rest["_original_time"] = value
+        return ms
     moment = now()
     return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
 
 
-def _metadata(rest: Dict[str, Any], obj: str, action: str) -> Dict[str, Any]:
-    meta: Dict[str, Any] = {
-        "product": {"name": "Monitor", "vendor_name": "DocuSign"},
-        "version": OCSF_VERSION,
-        "event_code": f"{obj}.{action}",
-        "log_name": "monitor",
-    }
+def _metadata(rest: Dict[str, Any], static: Dict[str, Any]) -> Dict[str, Any]:
+    meta = dict(static)
     original = rest.pop("_original_time", None)
     if original:
         meta["original_time"] = original
@@ -484,11 +512,7 @@ def _target(rest: Dict[str, Any], data: Dict[str, Any]) -> str:
 
 def _src_endpoint(rest: Dict[str, Any], source: str) -> Dict[str, Any] | None:
     """IP, location and OS of the client; None without a valid IP (the object needs one)."""
-    raw_ip = rest.get("ipAddress")
-    try:
-        ip = str(ipaddress.ip_address(raw_ip)) if isinstance(raw_ip, str) and raw_ip else None
-    except ValueError:
-        ip = None
+    ip = canonical_ip(rest.get("ipAddress"))
     if ip is None:
         return None
     del rest["ipAddress"]
@@ -505,10 +529,40 @@ def _src_endpoint(rest: Dict[str, Any], source: str) -> Dict[str, Any] | None:
     return endpoint
 
 
+_locations: Dict[Tuple[Any, ...], Tuple[Dict[str, Any] | None, Dict[str, Any]]] = {}
+
+
 def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
+    """``location`` from ``ipAddressLocation`` (what it cannot take stays there), the top-level
+    copies of the same values dropped; cached, since the places users sign in from repeat."""
     raw = rest.get("ipAddressLocation")
     if not isinstance(raw, dict):
         return None
+    try:  # the types are in the key: True == 1 == 1.0 as values, not as coordinates
+        key = tuple(raw.items()) + tuple(map(type, raw.values()))
+        found = _locations.get(key)
+    except TypeError:  # an unhashable value: no caching
+        key, found = (), None
+    if found is None:
+        found = _locate(raw)
+        if key:
+            if len(_locations) >= _CACHE_LIMIT:
+                _locations.clear()
+            _locations[key] = found
+    location, left = found
+    if location is None:
+        return None
+    for top, inner in _LEGACY:  # the top-level copies of the values taken
+        if top in rest and inner in raw and inner not in left and rest[top] == raw[inner]:
+            del rest[top]
+    if left:
+        rest["ipAddressLocation"] = left
+    else:
+        del rest["ipAddressLocation"]
+    return location
+
+
+def _locate(raw: Dict[str, Any]) -> Tuple[Dict[str, Any] | None, Dict[str, Any]]:
     left = dict(raw)
     location: Dict[str, Any] = {}
     for key, name in (("city", "city"), ("state", "region")):
@@ -521,7 +575,7 @@ def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
         location["country"] = code
         del left["country"]
     if not location:  # the object needs a city, region or country: keep it all as sent
-        return None
+        return None, raw
     for key, name, limit in (("latitude", "lat", 90), ("longitude", "long", 180)):
         value = left.get(key)
         if (
@@ -530,34 +584,45 @@ def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
             and -limit <= value <= limit
         ):
             location[name] = left.pop(key)
-    for top, inner in _LEGACY:  # the top-level copies of the same values
-        if top in rest and inner in raw and rest[top] == raw[inner] and inner not in left:
-            del rest[top]
-    left = {k: v for k, v in left.items() if v != ""}
-    if left:
-        rest["ipAddressLocation"] = left
-    else:
-        del rest["ipAddressLocation"]
-    return location
+    return location, {k: v for k, v in left.items() if v != ""}
 
 
 def _os(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     info = rest.get("userAgentClientInfo")
     if not isinstance(info, dict) or not isinstance(info.get("os"), dict):
         return None
-    family = info["os"].get("family")
-    if family in _NO_VALUE or not isinstance(family, str):
+    system = _system(info["os"])
+    if system is None:
         return None
-    system: Dict[str, Any] = {"name": family, "type_id": _os_type(family)}
-    version = ".".join(
-        v for v in (_text(info["os"].get(k)) for k in ("major", "minor", "patch")) if v
-    )
-    if version:
-        system["version"] = version
     left = {k: v for k, v in info.items() if k != "os"}
     rest["userAgentClientInfo"] = left
-    if rest.get("os") == family:
+    if rest.get("os") == system["name"]:
         del rest["os"]
+    return system
+
+
+_systems: Dict[Tuple[Any, ...], Dict[str, Any] | None] = {}
+
+
+def _system(raw: Dict[str, Any]) -> Dict[str, Any] | None:
+    """``os`` from DocuSign's parsed OS (cached: a handful of systems repeat)."""
+    try:
+        key = tuple(raw.items()) + tuple(map(type, raw.values()))
+        if key in _systems:
+            return _systems[key]
+    except TypeError:
+        key = ()
+    family = raw.get("family")
+    system: Dict[str, Any] | None = None
+    if isinstance(family, str) and family not in _NO_VALUE:
+        system = {"name": family, "type_id": _os_type(family)}
+        version = ".".join(v for v in (_text(raw.get(k)) for k in ("major", "minor", "patch")) if v)
+        if version:
+            system["version"] = version
+    if key:
+        if len(_systems) >= _CACHE_LIMIT:
+            _systems.clear()
+        _systems[key] = system
     return system
 
 
