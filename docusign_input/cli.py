@@ -345,6 +345,8 @@ def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False)
     reporter.configure(level=settings.log_level, fmt=settings.log_format)
     reporter.redact(settings.integration_key.reveal())
     reporter.redact_key(settings.private_key_pem.reveal())
+    if settings.forward_shared_key:
+        reporter.redact(settings.forward_shared_key.reveal())
     return settings
 
 
@@ -442,7 +444,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     exit_code = EXIT_INTERNAL
     try:
         checkpoint = record_run_start(store, checkpoint, args.follow, settings.poll_interval_s)
-        output = open_output(settings.output, settings.format)
+        output = open_output(settings, warn=reporter.warning, follow=args.follow)
         session = new_session()
         tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
         collector = Collector(
@@ -604,6 +606,11 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     where = "from the checkpoint" if checkpoint and checkpoint.cursor else "from the start position"
     out.write(f"Events available         {len(page.events)} in the first page {where}\n")
     out.write(f"Newest event time        {newest}\n")
+    if settings.output != "stdout":
+        from .forward import ForwardOutput, target_for
+
+        target = target_for(settings)
+        out.write(f"Output                   OK ({target.url}: {ForwardOutput(target).probe()})\n")
     out.write("Nothing was saved: the checkpoint is unchanged.\n")
     return EXIT_OK
 

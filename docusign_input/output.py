@@ -5,7 +5,7 @@ the checkpoint only after it returns, so `deliver` returns only once the receive
 
 - stdout: written, flushed, and taken out of the pipe by the reader (not merely in the pipe's
   buffer, where a shipper that dies would lose them);
-- forward: acknowledged by the receiver.
+- forward: acknowledged by the receiver (see `forward`).
 
 It raises `OutputError` when the events cannot be delivered (never drops them silently), and
 `Stopped` when a stop was requested (`stopping()` turned true) before the receiver confirmed them:
@@ -20,21 +20,13 @@ import stat
 import sys
 import time
 from typing import IO, Any, Callable, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from . import codec
 from .errors import OutputError
-from .formats import Mapper, mapper, record_timestamp
+from .formats import Mapper, mapper
 from .signals import Stopped
 
-__all__ = [
-    "Output",
-    "StdoutOutput",
-    "ForwardOutput",
-    "FormattedOutput",
-    "open_output",
-    "encode_page",
-]
+__all__ = ["Output", "StdoutOutput", "FormattedOutput", "open_output", "encode_page"]
 
 
 class Output(Protocol):
@@ -172,89 +164,6 @@ def _silence_stdout() -> None:
         pass
 
 
-class ForwardOutput:
-    """Fluentd forward protocol through fluent-logger, the event's own time as record time.
-
-    fluent-logger never raises: `emit_with_time` returns False and keeps the unsent bytes in
-    `pendings`, to prepend them to the next emit. We retry the same event ourselves instead, after
-    dropping that buffer, so an event is neither lost nor sent twice by the library.
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        tag: str,
-        *,
-        retries: int = 6,
-        sleep: Callable[[float], Any] = time.sleep,
-        timeout_s: float = 5.0,
-    ) -> None:
-        from fluent.sender import FluentSender
-
-        self.destination = f"{host}:{port}"
-        self.sender = FluentSender(
-            tag,
-            host=host,
-            port=port,
-            timeout=timeout_s,
-            nanosecond_precision=True,
-            forward_packet_error=False,
-        )
-        self.retries = retries
-        self.sleep = sleep
-
-    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
-        """Sent on the socket is as far as the forward protocol without acks tells us."""
-        self.write_page(events)
-
-    def write_page(self, events: list[dict[str, Any]]) -> None:
-        from fluent.sender import EventTime
-
-        for event in events:
-            seconds, nanos = event_time(record_timestamp(event))
-            record_time = EventTime(seconds, nanos)
-            attempt = 0
-            while not self.sender.emit_with_time(None, record_time, event):
-                self.sender.pendings = None
-                if attempt >= self.retries:
-                    error = self.sender.last_error
-                    reason = getattr(error, "strerror", None) or type(error).__name__
-                    raise OutputError(
-                        f"cannot send events to the forward receiver {self.destination} ({reason})",
-                        "start the Fluent Bit/Fluentd forward input there; undelivered events are "
-                        "not checkpointed and will be sent by the next run",
-                    )
-                self.sleep(min(0.25 * 2**attempt, 10.0))
-                attempt += 1
-
-    def close(self) -> None:
-        self.sender.close()
-
-
-def event_time(timestamp: Any) -> tuple[int, int]:
-    """(seconds, nanoseconds) of a DocuSign timestamp; now when it cannot be read."""
-    if isinstance(timestamp, str):
-        from .timestamps import parse_event_time
-
-        try:
-            parsed = parse_event_time(timestamp)
-        except ValueError:
-            pass
-        else:
-            seconds = int(parsed.timestamp())
-            nanos = parsed.microsecond * 1000
-            # Keep DocuSign's seventh digit, which datetime cannot hold.
-            dot = timestamp.find(".")
-            if dot != -1:
-                digits = "".join(c for c in timestamp[dot + 1 : dot + 10] if c.isdigit())
-                if digits:
-                    nanos = int(digits.ljust(9, "0")[:9])
-            return seconds, nanos
-    now_ns = time.time_ns()
-    return now_ns // 10**9, now_ns % 10**9
-
-
 class FormattedOutput:
     """The one place ``--format ecs|ocsf`` applies: each event becomes its document before any
     destination sees it, so stdout and forward deliver the same documents. The sync loop keeps
@@ -272,15 +181,22 @@ class FormattedOutput:
         self.inner.close()
 
 
-def open_output(spec: str, event_format: str = "raw") -> Output:
-    """`stdout` or `forward://HOST:PORT[?tag=TAG]` (validated by settings already), writing
+def open_output(
+    settings: Any, *, warn: Callable[[str], None] = lambda message: None, follow: bool = False
+) -> Output:
+    """stdout, or the acknowledged forward output (`forward`) the settings describe, writing
     events as DocuSign sent them (`raw`) or as `ecs` / `ocsf` documents."""
     output: Output
-    if spec == "stdout":
+    if settings.output == "stdout":
         output = StdoutOutput()
     else:
-        parts = urlsplit(spec)
-        tag = parse_qs(parts.query).get("tag", ["docusign.monitor"])[0]
-        output = ForwardOutput(parts.hostname or "127.0.0.1", parts.port or 24224, tag)
-    mapping = mapper(event_format)
+        from .forward import ForwardOutput, target_for
+
+        target = target_for(settings)
+        # A scheduled run gives up once its receiver has acknowledged nothing for the ack
+        # timeout (nothing is checkpointed; the next run sends it again); --follow waits as long
+        # as it takes.
+        give_up_after_s = None if follow else target.ack_timeout_s
+        output = ForwardOutput(target, warn=warn, give_up_after_s=give_up_after_s)
+    mapping = mapper(settings.format)
     return output if mapping is None else FormattedOutput(output, mapping)

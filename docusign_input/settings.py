@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
@@ -548,29 +548,23 @@ def _organization_id(value: _Value) -> str:
 
 
 def _output(value: _Value) -> str:
+    from .forward import parse_forward_url
+
     text = _text(value)
     if text.lower() == "stdout":
         return "stdout"
-    fix = "use stdout or forward://HOST:PORT[?tag=TAG], e.g. forward://127.0.0.1:24224"
+    fix = ("use stdout, forward://HOST:PORT or forward+tls://HOST:PORT, with ?tag=TAG and "
+           "&compression=gzip if wanted, e.g. forward://127.0.0.1:24224")
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"{value.label} {text!r} has an invalid port", fix) from None
-    if parts.scheme != "forward" or not parts.hostname:
-        raise ConfigError(f"{value.label} {text!r} is not an output", fix)
-    if port is None or port == 0:
-        raise ConfigError(f"{value.label} {text!r} has no port", fix)
-    if parts.path not in ("", "/") or parts.fragment or parts.username:
-        raise ConfigError(f"{value.label} {text!r} has unexpected parts", fix)
-    for key, tag in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "tag":
-            raise ConfigError(f"{value.label} {text!r} has an unknown option {key!r}", fix)
-        if not _TAG.match(tag):
-            raise ConfigError(
-                f"{value.label} tag {tag!r} is not a Fluentd tag",
-                "use letters, digits, _ and - in dot-separated parts, e.g. docusign.monitor",
-            )
+        _, _, _, options = parse_forward_url(text)
+    except ValueError as exc:
+        raise ConfigError(f"{value.label} {text!r} {exc}", fix) from None
+    tag = options.get("tag")
+    if tag is not None and not _TAG.match(tag):
+        raise ConfigError(
+            f"{value.label} tag {tag!r} is not a Fluentd tag",
+            "use letters, digits, _ and - in dot-separated parts, e.g. docusign.monitor",
+        )
     return text
 
 
@@ -580,6 +574,31 @@ def _event_format(value: _Value) -> str:
         raise ConfigError(f"{value.label} {text!r} is not an event format",
                           "use raw, ecs or ocsf")
     return text
+
+
+def _shared_key(value: _Value) -> Secret:
+    if value.from_file:
+        assert isinstance(value.raw, bytes)
+        try:
+            text = value.raw.decode("utf-8").strip()  # files usually end with a newline
+        except UnicodeDecodeError:
+            raise ConfigError(f"{value.label} is not a text file",
+                              "put only the shared key in it, as text") from None
+    else:
+        text = _text(value)
+    if not text:
+        raise ConfigError(f"{value.label} is empty",
+                          "give the shared_key of the receiver's forward input, or unset it")
+    return Secret(text)
+
+
+def _readable_file(value: _Value) -> Path:
+    path = _path(value)
+    if not os.access(path, os.R_OK):
+        why = "does not exist" if not path.exists() else "cannot be read by this user"
+        raise ConfigError(f"{value.label} {path} {why}",
+                          "give the path of a PEM file readable by the user running the connector")
+    return path
 
 
 def _log_format(value: _Value) -> str:
@@ -748,7 +767,8 @@ class Settings:
     output: str = setting(
         "output", label="output", flag="--output", env="DOCUSIGN_OUTPUT", parse=_output,
         default="stdout", commands=CONNECTING, metavar="SPEC",
-        help="stdout (default) or forward://HOST:PORT[?tag=TAG]",
+        help="stdout (default), forward://HOST:PORT or forward+tls://HOST:PORT, options "
+        "?tag=TAG&compression=gzip",
         show=lambda s: s.output,
     )
     format: str = setting(
@@ -757,6 +777,45 @@ class Settings:
         help="raw (default: each event as DocuSign sent it), ecs (Elastic Common Schema 9.x) "
         "or ocsf (OCSF 1.8.0)",
         show=lambda s: s.format,
+    )
+    forward_shared_key: Secret | None = setting(
+        "forward_shared_key", label="forward shared key", env="DOCUSIGN_FORWARD_SHARED_KEY",
+        file_env="DOCUSIGN_FORWARD_SHARED_KEY_FILE", secret=True, parse=_shared_key,
+        commands=CONNECTING,
+        help="forward output: the shared_key of the receiver's forward input (Fluent Bit, "
+        "Fluentd secure forward); no flag, a secret",
+        show=lambda s: "set (hidden)",
+    )
+    forward_tls_cert_file: Path | None = setting(
+        "forward_tls_cert_file", label="forward client certificate",
+        flag="--forward-tls-cert-file", env="DOCUSIGN_FORWARD_TLS_CERT_FILE",
+        parse=_readable_file, path=True, commands=CONNECTING, metavar="FILE",
+        help="forward+tls: a PEM client certificate to present (receivers that verify clients)",
+        show=lambda s: str(s.forward_tls_cert_file or "none"),
+    )
+    forward_tls_key_file: Path | None = setting(
+        "forward_tls_key_file", label="forward client key", flag="--forward-tls-key-file",
+        env="DOCUSIGN_FORWARD_TLS_KEY_FILE", parse=_readable_file, path=True,
+        commands=CONNECTING, metavar="FILE",
+        help="forward+tls: the client certificate's PEM private key (if not in the "
+        "certificate file)",
+        show=lambda s: str(s.forward_tls_key_file or "none"),
+    )
+    forward_ack_timeout_s: float = setting(
+        "forward_ack_timeout", label="forward ack timeout", flag="--forward-ack-timeout",
+        env="DOCUSIGN_FORWARD_ACK_TIMEOUT", parse=_duration, default=60.0, commands=CONNECTING,
+        metavar="DURATION",
+        help="forward output: how long to wait for the receiver's acknowledgement before "
+        "sending again on a new connection; a scheduled run gives up after as long without "
+        "one (default 60s)",
+        show=lambda s: f"{s.forward_ack_timeout_s:g} s",
+    )
+    ca_bundle: Path | None = setting(
+        "ca_bundle", label="CA bundle", env="REQUESTS_CA_BUNDLE", parse=_readable_file,
+        path=True, commands=CONNECTING, metavar="FILE",
+        help="CA certificates (a file or a directory) to verify DocuSign and a forward+tls "
+        "receiver against, instead of the system's",
+        show=lambda s: str(s.ca_bundle or "the system's"),
     )
     log_format: str = setting(
         "log_format", label="log format", flag="--log-format", env="DOCUSIGN_LOG_FORMAT",

@@ -224,6 +224,11 @@ class Simulator:
         at = self._clock() - backdate_s
         return self._log.ingest([at] * n)
 
+    def append_event_bytes(self, payload: bytes) -> str:
+        """Ingest one event given as its exact JSON bytes (it must carry an ``eventId``) now;
+        it is served byte for byte. Returns its eventId."""
+        return self._log.ingest_payload(payload, self._clock())
+
     def seed_backlog(self, n: int, days: float) -> List[str]:
         """``n`` events with ingestion times spread evenly over the past ``days``."""
         if n <= 0:

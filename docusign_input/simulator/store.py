@@ -93,6 +93,20 @@ class EventLog:
         self.ingested_total += len(made)
         return [event_id for event_id, _ in made]
 
+    def ingest_payload(self, payload: bytes, ingested_at: float) -> str:
+        """Log one event given as its exact JSON bytes (an odd event a test needs: a huge one,
+        an integer beyond 64 bits); returns its eventId."""
+        import json
+
+        event_id = str(json.loads(payload)["eventId"])
+        with self._lock:
+            tick = max(to_ticks(ingested_at), self._ticks[-1] + 1 if self._ticks else 0)
+            self._ticks.append(tick)
+            self._ids.append(event_id)
+            self._payloads.append(payload)
+            self.ingested_total += 1
+        return event_id
+
     def _merge(self, ticks: List[int], made: List[Tuple[str, bytes]]) -> None:
         """Backdated ingestion lands in ingestion-time order; cursors already past it skip it."""
         rows = list(zip(self._ticks, self._ids, self._payloads))

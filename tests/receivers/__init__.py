@@ -18,8 +18,9 @@ context manager, and records what it was sent::
   with 415 so that a pipeline sending snappy/protobuf is noticed; ``GET /ready``.
 - :class:`ForwardReceiver`: Fluentd forward protocol over TCP (msgpack): Message
   ``[tag, time, record(, option)]``, Forward ``[tag, [[time, record], ...](, option)]`` and
-  PackedForward ``[tag, bin(, option)]``; EventTime (ext type 0) decoded to ``(sec, nsec)``;
-  acks when the option carries ``chunk``.
+  PackedForward ``[tag, bin(, option)]`` (gzip too); EventTime (ext type 0) decoded to
+  ``(sec, nsec)``; acks when the option carries ``chunk``, or misbehaves as scripted (answers
+  ``{}``, closes, resets mid-frame, never answers); TLS with client certificates.
 
 Nothing here imports the connector: other test suites may use these receivers freely.
 """
@@ -31,13 +32,15 @@ import gzip
 import json
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, List, Tuple, Union
 
 import msgpack
 
@@ -45,6 +48,7 @@ __all__ = [
     "ElasticsearchReceiver",
     "ForwardReceiver",
     "ForwardEntry",
+    "FORWARD_BEHAVIOURS",
     "LokiReceiver",
     "ReceivedRequest",
     "SplunkHecReceiver",
@@ -429,20 +433,58 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-class ForwardReceiver(_Recorder):
-    """A Fluentd forward input on 127.0.0.1:0. ``entries`` lists :class:`ForwardEntry`."""
+#: What a ForwardReceiver does with a frame (see its docstring).
+FORWARD_BEHAVIOURS = ("ack", "silent", "empty", "close", "reset_mid")
 
-    def __init__(self) -> None:
+
+class ForwardReceiver(_Recorder):
+    """A Fluentd forward input on 127.0.0.1 (port 0: chosen by the OS). ``entries`` lists the
+    :class:`ForwardEntry` it accepted (acknowledged, or sent without asking for an ack);
+    ``refused`` those it read but did not accept.
+
+    ``behaviours`` scripts how it treats the frames that ask for an ack, one word per frame in
+    arrival order, then ``ack`` for the rest:
+
+    - ``ack``: accept, answer ``{"ack": chunk}``;
+    - ``silent``: read it, never answer (the client's ack timeout decides);
+    - ``empty``: answer ``{}`` and close the connection (Vector when a sink failed);
+    - ``close``: close without an answer;
+    - ``reset_mid``: at the first bytes of the frame, reset the connection (RST) mid-frame.
+
+    ``tls`` (a server ``ssl.SSLContext``) makes it a TLS receiver; ``peer_certificates`` then
+    holds the subject of each client certificate presented.
+    """
+
+    def __init__(self, behaviours: Iterable[str] = (), *, tls: ssl.SSLContext | None = None,
+                 port: int = 0) -> None:
         super().__init__()
         self.entries: List[ForwardEntry] = []
+        self.refused: List[ForwardEntry] = []
         self.errors: List[str] = []
+        self.connections = 0
+        self.peer_certificates: List[Any] = []
+        self.behaviours: Deque[str] = deque(behaviours)
+        self._open: set = set()
+        unknown = set(self.behaviours) - set(FORWARD_BEHAVIOURS)
+        if unknown:
+            raise ValueError(f"unknown behaviours {sorted(unknown)}")
         receiver = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
+                sock: socket.socket = self.request
+                if tls is not None:
+                    try:
+                        sock = tls.wrap_socket(sock, server_side=True)
+                    except (ssl.SSLError, OSError) as exc:
+                        receiver._error(f"TLS handshake failed: {exc}")
+                        return
+                    receiver.peer_certificates.append(sock.getpeercert())
+                with receiver._cond:
+                    receiver.connections += 1
+                    receiver._open.add(sock)
                 unpacker = msgpack.Unpacker(ext_hook=_ext_hook, raw=False,
                                             strict_map_key=False, max_buffer_size=64 << 20)
-                sock: socket.socket = self.request
                 while True:
                     try:
                         data = sock.recv(65536)
@@ -450,24 +492,68 @@ class ForwardReceiver(_Recorder):
                         return
                     if not data:
                         return
+                    if receiver._next_is("reset_mid"):
+                        receiver._take()
+                        _reset(sock)
+                        return
                     unpacker.feed(data)
                     for message in unpacker:
-                        ack = receiver._accept(message)
-                        if ack is not None:
-                            sock.sendall(msgpack.packb({"ack": ack}))
+                        entries, chunk = receiver._decode(message)
+                        if chunk is None:
+                            receiver._keep(entries, accepted=True)
+                            continue
+                        behaviour = receiver._take()
+                        receiver._keep(entries, accepted=behaviour == "ack")
+                        if behaviour == "ack":
+                            sock.sendall(msgpack.packb({"ack": chunk}))
+                        elif behaviour == "empty":
+                            sock.sendall(msgpack.packb({}))
+                            return
+                        elif behaviour in ("close", "reset_mid"):
+                            return
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def _accept(self, message: Any) -> str | None:
+    def __exit__(self, *exc: object) -> None:
+        """Stop as a dying receiver does: every open connection is closed too."""
+        super().__exit__(*exc)
+        with self._cond:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._open.clear()
+
+    def _next_is(self, behaviour: str) -> bool:
+        with self._cond:
+            return bool(self.behaviours) and self.behaviours[0] == behaviour
+
+    def _take(self) -> str:
+        with self._cond:
+            return self.behaviours.popleft() if self.behaviours else "ack"
+
+    def _error(self, text: str) -> None:
+        with self._cond:
+            self.errors.append(text)
+            self._cond.notify_all()
+
+    def _keep(self, entries: List[ForwardEntry], accepted: bool) -> None:
+        with self._cond:
+            (self.entries if accepted else self.refused).extend(entries)
+            self._cond.notify_all()
+
+    def _decode(self, message: Any) -> Tuple[List[ForwardEntry], str | None]:
+        """The entries of one message and its chunk (None: no ack asked, or undecodable)."""
         try:
             if not isinstance(message, (list, tuple)) or len(message) < 2:
                 raise ValueError(f"not a forward message: {message!r:.80}")
@@ -500,16 +586,20 @@ class ForwardReceiver(_Recorder):
                     raise ValueError("record must be a map")
                 entries.append(ForwardEntry(tag, t, record, dict(option)))
         except (ValueError, TypeError, OSError) as exc:
-            with self._cond:
-                self.errors.append(str(exc))
-                self._cond.notify_all()
-            return None
-        with self._cond:
-            self.entries.extend(entries)
-            self._cond.notify_all()
+            self._error(str(exc))
+            return [], None
         chunk = option.get("chunk")
-        return chunk if isinstance(chunk, str) else None
+        return entries, chunk if isinstance(chunk, str) else None
 
     def wait_for(self, n: int, timeout_s: float = 10.0) -> List[ForwardEntry]:
         self._wait(lambda: len(self.entries) >= n, timeout_s, f"{n} forward entries")
         return list(self.entries)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST instead of FIN, as a crashed peer's kernel does."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()

@@ -11,7 +11,6 @@ import time
 import msgpack
 import pytest
 import requests
-from fluent import sender as fluent_sender
 
 from . import (
     ElasticsearchReceiver,
@@ -155,20 +154,33 @@ class TestLoki:
 
 
 class TestForward:
-    def test_fluent_logger_with_nanosecond_precision_arrives_as_event_time(self):
+    def test_message_mode_with_event_time_arrives_without_an_ack(self):
         with ForwardReceiver() as fwd:
-            s = fluent_sender.FluentSender("docusign", host="127.0.0.1", port=fwd.port,
-                                           nanosecond_precision=True)
-            try:
-                assert s.emit_with_time("monitor", 1677834606.0512813, EVENT) is True
-            finally:
-                s.close()
+            t = msgpack.ExtType(0, (1677834606).to_bytes(4, "big") + (51281300).to_bytes(4, "big"))
+            with socket.create_connection(("127.0.0.1", fwd.port), timeout=5) as sock:
+                sock.sendall(msgpack.packb(["docusign.monitor", t, EVENT]))
             [entry] = fwd.wait_for(1)
             assert entry.tag == "docusign.monitor"
-            assert isinstance(entry.time, EventTime)
-            assert entry.time.seconds == 1677834606
-            assert abs(entry.time.nanoseconds - 51281300) < 1000  # float input: ~µs precision
+            assert entry.time == EventTime(1677834606, 51281300)
             assert entry.record == EVENT
+
+    @pytest.mark.parametrize("behaviour,answer,closed", [
+        ("empty", [{}], True), ("close", [], True), ("silent", [], False),
+        ("reset_mid", [], True),
+    ])
+    def test_scripted_misbehaviour_then_acks_again(self, behaviour, answer, closed):
+        with ForwardReceiver([behaviour]) as fwd:
+            frame = msgpack.packb(["t", [[1, {"n": 1}]], {"chunk": "c1"}])
+            with socket.create_connection(("127.0.0.1", fwd.port), timeout=1) as sock:
+                sock.sendall(frame)
+                got, eof = _read_answers(sock)
+            assert got == answer and eof is closed
+            assert fwd.entries == []
+            assert len(fwd.refused) == (0 if behaviour == "reset_mid" else 1)
+            with socket.create_connection(("127.0.0.1", fwd.port), timeout=1) as sock:
+                sock.sendall(frame)
+                got, _ = _read_answers(sock, until_answers=1)
+            assert got == [{"ack": "c1"}] and [e.record for e in fwd.entries] == [{"n": 1}]
 
     def test_forward_and_packed_forward_modes_and_ack(self):
         with ForwardReceiver() as fwd:
@@ -197,3 +209,23 @@ class TestForward:
             while not fwd.errors and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert fwd.errors and fwd.entries == []
+
+
+def _read_answers(sock, until_answers=None):
+    """Answers read until EOF, a reset, 1 s of silence, or `until_answers` of them."""
+    unpacker = msgpack.Unpacker(raw=False)
+    answers, eof = [], False
+    while until_answers is None or len(answers) < until_answers:
+        try:
+            data = sock.recv(1024)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            eof = True
+            break
+        if not data:
+            eof = True
+            break
+        unpacker.feed(data)
+        answers.extend(unpacker)
+    return answers, eof

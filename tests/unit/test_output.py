@@ -10,7 +10,7 @@ import pytest
 
 from docusign_input import codec
 from docusign_input.errors import OutputError
-from docusign_input.output import StdoutOutput, encode_page, event_time
+from docusign_input.output import StdoutOutput, encode_page
 
 
 def test_lines_are_compact_utf8_in_order_with_keys_as_given():
@@ -92,11 +92,6 @@ def test_not_a_pipe_has_nothing_to_wait_for(tmp_path):
         out.write_page([{"n": 1}])
         assert out.wait_until_read(lambda: False) is True
     assert StdoutOutput(io.BytesIO()).wait_until_read(lambda: False) is True
-
-
-def test_event_time_keeps_seven_digit_fraction_as_nanoseconds():
-    assert event_time("2023-03-03T09:10:06.0512813Z") == (1677834606, 51281300)
-    assert event_time("2023-03-03T09:10:06Z") == (1677834606, 0)
 
 
 def test_reporter_blanks_secrets_but_keeps_the_consent_url_client_id():
