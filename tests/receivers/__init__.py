@@ -248,6 +248,7 @@ class ElasticsearchReceiver(_HttpReceiver):
         self.user, self.password = user, password
         self.documents: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self.actions: List[Tuple[str, Dict[str, Any], Dict[str, Any] | None]] = []
+        self.templates: Dict[str, Any] = {}  # PUT _index_template/NAME, by name
         self._auto_id = 0
 
     def _authorized(self, headers: Dict[str, str]) -> bool:
@@ -274,6 +275,15 @@ class ElasticsearchReceiver(_HttpReceiver):
         if method == "GET" and route == "/_cluster/health":
             return _json(200, {"cluster_name": "docusign-test", "status": "green"})
         parts = [p for p in route.split("/") if p]
+        if method == "PUT" and len(parts) == 2 and parts[0] == "_index_template":
+            try:
+                template = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                return _json(400, {"error": {"type": "parse_exception", "reason": str(exc)},
+                                   "status": 400})
+            with self._cond:
+                self.templates[parts[1]] = template
+            return _json(200, {"acknowledged": True})
         if method in ("POST", "PUT") and parts and parts[-1] == "_bulk" and len(parts) <= 2:
             default_index = parts[0] if len(parts) == 2 else None
             return self._bulk(body, default_index)

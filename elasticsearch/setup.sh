@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs the index template for DocuSign Monitor events in ECS (docusign-input --format ecs):
+# data stream logs-docusign.monitor-* with ECS mappings (ip, geo_point, keyword, date_nanos for
+# DocuSign's seven fractional digits). Run it once before the first event arrives, and again after
+# an upgrade of docusign-input (it replaces the template; existing backing indices keep theirs
+# until the next rollover: POST logs-docusign.monitor-default/_rollover).
+#
+# usage: ES_URL=https://es.example.com:9200 ES_USER=elastic ES_PASSWORD=... elasticsearch/setup.sh
+#        ES_URL=... ES_API_KEY=<base64 id:key> elasticsearch/setup.sh
+# Optional: ES_CA_BUNDLE=/path/ca.pem (a private CA). The credentials reach curl on its stdin,
+# never on its command line (where `ps` would show them).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+template="$here/index-template.json"
+: "${ES_URL:?set ES_URL to the Elasticsearch URL, e.g. https://es.example.com:9200}"
+[ -r "$template" ] || { echo "setup.sh: $template is missing: run it from a docusign-input checkout" >&2; exit 78; }
+
+credentials() {
+    if [ -n "${ES_API_KEY:-}" ]; then
+        printf 'header = "Authorization: ApiKey %s"\n' "$ES_API_KEY"
+    elif [ -n "${ES_USER:-}" ]; then
+        printf 'user = "%s:%s"\n' "$ES_USER" "${ES_PASSWORD:-}"
+    fi
+}
+
+set -- --silent --show-error --fail-with-body --request PUT \
+    --header 'Content-Type: application/json' --data-binary "@$template" \
+    "${ES_URL%/}/_index_template/logs-docusign.monitor"
+if [ -n "${ES_CA_BUNDLE:-}" ]; then
+    set -- --cacert "$ES_CA_BUNDLE" "$@"
+fi
+if ! answer=$(credentials | curl --config - "$@"); then
+    echo "setup.sh: Elasticsearch refused the template: $answer" >&2
+    echo "setup.sh: check ES_URL and the credentials (the user needs the manage_index_templates privilege)" >&2
+    exit 1
+fi
+echo "installed index template logs-docusign.monitor (data stream logs-docusign.monitor-*): $answer"
