@@ -32,7 +32,10 @@ VECTOR_DIR = REPO_ROOT / "vector"
 FLUENT_BIT_DIR = REPO_ROOT / "fluent-bit"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 
-VECTOR_CONFIGS = sorted(VECTOR_DIR.glob("*.yaml"))
+#: The exec configs (Vector runs the connector) and the forward ones (the connector runs beside
+#: Vector and sends to its `fluent` source, acknowledged end to end).
+VECTOR_CONFIGS = sorted(p for p in VECTOR_DIR.glob("*.yaml") if not p.name.startswith("forward-"))
+VECTOR_FORWARD_CONFIGS = sorted(VECTOR_DIR.glob("forward-*.yaml"))
 FLUENT_BIT_CONFIGS = sorted(
     p for p in list(FLUENT_BIT_DIR.glob("*.yaml")) + list(FLUENT_BIT_DIR.glob("*.conf"))
     if p.name != "parsers.conf"
