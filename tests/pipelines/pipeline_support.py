@@ -660,13 +660,31 @@ def vector_splunk_body(events: List[Dict[str, Any]], sink: Dict[str, Any]) -> by
     return "".join(parts).encode()
 
 
+def _path(record: Dict[str, Any], path: str) -> Any:
+    """A dotted field path (Vector's ``event.id``) in a record."""
+    value: Any = record
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
 def vector_es_bulk(events: List[Dict[str, Any]], sink: Dict[str, Any]) -> bytes:
+    """What the sink posts: bulk mode to ``bulk.index``, or data_stream mode to
+    ``<type>-<dataset>-<namespace>`` with the ``data_stream`` fields added (sync_fields)."""
     lines = []
     bulk = sink.get("bulk", {})
+    stream = sink.get("data_stream", {})
     for ev in events:
-        meta = {"_index": bulk.get("index", "vector-%Y.%m.%d")}
+        if sink.get("mode") == "data_stream":
+            parts = (stream.get("type", "logs"), stream.get("dataset", "generic"),
+                     stream.get("namespace", "default"))
+            meta = {"_index": "-".join(parts)}
+            if stream.get("sync_fields", True):
+                ev = dict(ev, data_stream=dict(zip(("type", "dataset", "namespace"), parts)))
+        else:
+            meta = {"_index": bulk.get("index", "vector-%Y.%m.%d")}
         if sink.get("id_key"):
-            meta["_id"] = ev[sink["id_key"]]
+            meta["_id"] = _path(ev, sink["id_key"])
         lines.append(json.dumps({bulk.get("action", "index"): meta}))
         lines.append(json.dumps(_vector_event_json(ev), ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode()
@@ -696,17 +714,29 @@ def fluent_bit_splunk_body(records: List[Tuple[int, Dict[str, Any]]], out: Dict[
     return "".join(parts).encode()
 
 
+def fluent_bit_record_accessor(record: Dict[str, Any], key: str) -> Any:
+    """A key as Fluent Bit reads it: a plain name, or a record accessor (``$event['id']``)."""
+    if not key.startswith("$"):
+        return record[key]
+    head, *rest = re.findall(r"^\$(\w+)|\['([^']+)'\]", key)
+    value: Any = record[head[0]]
+    for _, part in rest:
+        value = value[part]
+    return value
+
+
 def fluent_bit_es_bulk(records: List[Tuple[int, Dict[str, Any]]], out: Dict[str, Any]) -> bytes:
     lines = []
     op = out.get("write_operation", "create")
     for t_ns, rec in records:
         meta: Dict[str, Any] = {"_index": out.get("index", "fluent-bit")}
         if out.get("id_key"):
-            meta["_id"] = rec[out["id_key"]]
+            meta["_id"] = fluent_bit_record_accessor(rec, out["id_key"])
         if str(out.get("suppress_type_name", "off")).lower() not in ("on", "true"):
             meta["_type"] = out.get("type", "_doc")
         doc = dict(rec)
-        doc["@timestamp"] = ns_to_rfc3339(t_ns, 3)
+        if "@timestamp" not in doc:  # seen with 4.2.8 and 5.1.1: a record's own one is kept
+            doc["@timestamp"] = ns_to_rfc3339(t_ns, 3)
         lines.append(json.dumps({op: meta}))
         lines.append(json.dumps(doc))
     return ("\n".join(lines) + "\n").encode()

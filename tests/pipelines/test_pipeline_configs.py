@@ -71,8 +71,11 @@ class TestVectorConfig:
         assert source["type"] == "exec" and source["mode"] == "streaming"
         assert source["command"] == ["/usr/local/bin/docusign-input", "run", "--follow"]
         # the checkpoint as a setting, so check/status/checkpoint show find it the same way
-        assert source["environment"] == {
-            "DOCUSIGN_CHECKPOINT": f"/var/lib/vector/docusign-input/{dest}.json"}
+        assert source["environment"]["DOCUSIGN_CHECKPOINT"] == (
+            f"/var/lib/vector/docusign-input/{dest}.json")
+        # the event format per destination: ECS into Elasticsearch's data stream, else raw
+        assert source["environment"].get("DOCUSIGN_FORMAT", "raw") == (
+            "ecs" if dest == "elasticsearch" else "raw")
         assert source["streaming"]["respawn_on_exit"] is True
         assert source["streaming"]["respawn_interval_secs"] >= 5
         assert source["clear_environment"] is False
@@ -104,7 +107,8 @@ class TestVectorConfig:
         [rejects] = [s for s in config["sinks"].values() if s["inputs"] == [f"{pid}.dropped"]]
         assert rejects["type"] == "file" and "rejected" in rejects["path"]
         assert rejects["path"].startswith("/var/lib/vector/docusign-input/")
-        assert 'parse_timestamp(event.timestamp, "%+")' in parse["source"]
+        stamp = '"@timestamp"' if path.stem == "elasticsearch" else "timestamp"  # ECS there
+        assert f'parse_timestamp(event.{stamp}, "%+")' in parse["source"]
 
     def test_every_sink_has_a_blocking_disk_buffer(self, path):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -152,12 +156,15 @@ def test_vector_splunk_sink_sends_event_time_and_sourcetype():
     assert sink["encoding"]["codec"] == "json"
 
 
-def test_vector_elasticsearch_sink_is_idempotent():
-    [sink] = [s for s in _vector("elasticsearch.yaml")["sinks"].values()
-              if s["type"] == "elasticsearch"]
-    assert sink["id_key"] == "eventId"
-    assert sink["mode"] == "bulk" and sink["bulk"]["action"] == "index"
-    assert "%" not in sink["bulk"]["index"]  # no date template over a string timestamp
+def test_vector_elasticsearch_sends_ecs_into_the_data_stream_with_the_event_id():
+    config = _vector("elasticsearch.yaml")
+    [sink] = [s for s in config["sinks"].values() if s["type"] == "elasticsearch"]
+    assert sink["id_key"] == "event.id"  # DocuSign's eventId in an ECS document
+    assert sink["mode"] == "data_stream" and sink["bulk"]["action"] == "create"
+    assert (sink["data_stream"]["type"], sink["data_stream"]["dataset"]) == (
+        "logs", "docusign.monitor")  # logs-docusign.monitor-*: the index template's pattern
+    [source] = config["sources"].values()
+    assert source["environment"]["DOCUSIGN_FORMAT"] == "ecs"
 
 
 def test_vector_loki_sink_has_only_static_low_cardinality_labels_and_sends_json():
@@ -231,6 +238,8 @@ class TestFluentBitExec:
         # exec env: the connector replaces the shell and gets the checkpoint as a setting
         assert argv[:3] == ["exec", "env",
                             f"DOCUSIGN_CHECKPOINT=/var/lib/fluent-bit/docusign-input/{dest}.json"]
+        if dest == "elasticsearch":  # ECS documents for the data stream's index template
+            assert argv.pop(3) == "DOCUSIGN_FORMAT=ecs"
         assert argv[3] == "/usr/local/bin/docusign-input"
         follow = path.stem.endswith("-follow")
         assert argv[4:] == ["run"] + (["--follow"] if follow else [])
@@ -265,8 +274,9 @@ def test_splunk_es_loki_outputs_carry_the_required_settings():
     assert out["splunk"]["splunk_token"] == "${SPLUNK_HEC_TOKEN}"
     assert out["elasticsearch"]["name"] == "es"
     assert fb_on(out["elasticsearch"]["suppress_type_name"])
-    assert out["elasticsearch"]["id_key"] == "eventId"
-    assert out["elasticsearch"]["write_operation"] == "index"
+    assert out["elasticsearch"]["id_key"] == "$event['id']"  # eventId in an ECS document
+    assert out["elasticsearch"]["write_operation"] == "create"  # data streams take only create
+    assert out["elasticsearch"]["index"] == "logs-docusign.monitor-default"
     assert out["loki"]["name"] == "loki" and out["loki"]["line_format"] == "json"
     labels = dict(x.strip().split("=") for x in out["loki"]["labels"].split(","))
     assert labels["source"] == "docusign"

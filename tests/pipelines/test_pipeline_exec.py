@@ -35,6 +35,8 @@ from pipeline_support import (
 )
 from receivers import EventTime, ForwardReceiver
 
+from docusign_input.formats import ecs
+
 CONNECTOR = shutil.which("docusign-input", path=str(Path(sys.executable).parent))
 INSTALLED_PATH = "/usr/local/bin/docusign-input"
 
@@ -72,8 +74,22 @@ def monitor(tmp_path):
         yield sim, env
 
 
-def _expected(sim):
-    return {i: json.loads(sim.event_bytes(i)) for i in sim.event_ids()}
+def _expected(sim, dest=""):
+    """What each config's connector writes: DocuSign's events, or for Elasticsearch (the command
+    sets DOCUSIGN_FORMAT=ecs) their ECS documents."""
+    raw = {i: json.loads(sim.event_bytes(i)) for i in sim.event_ids()}
+    if dest == "elasticsearch":
+        return {i: ecs.document(e) for i, e in raw.items()}
+    return raw
+
+
+def _event_id(line_or_doc):
+    doc = json.loads(line_or_doc) if isinstance(line_or_doc, bytes) else line_or_doc
+    return doc["event"]["id"] if "ecs" in doc else doc["eventId"]
+
+
+def _stamp(doc):
+    return doc["@timestamp"] if "ecs" in doc else doc["timestamp"]
 
 
 def _localize(text: str, checkpoint_dir: str, tmp_path: Path) -> str:
@@ -98,7 +114,7 @@ def _follow_until(argv_or_cmd, env, expected_ids, shell=False, timeout_s=120):
             if not chunk:
                 break
             out.extend(chunk)
-            seen = {json.loads(x)["eventId"] for x in bytes(out).split(b"\n")[:-1]}
+            seen = {_event_id(x) for x in bytes(out).split(b"\n")[:-1]}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -121,7 +137,7 @@ def test_fluent_bit_exec_delivers_every_event_whole_with_its_time(path, monitor,
     cfg = load_fluent_bit(path)
     [inp] = cfg.inputs
     cmd = _localize(inp["command"], "/var/lib/fluent-bit/docusign-input", tmp_path)
-    expected = _expected(sim)
+    expected = _expected(sim, path.stem.replace("-follow", ""))
     if "--follow" in shlex.split(cmd):
         stdout, stderr, code = _follow_until(cmd, env, set(expected), shell=True)
     else:
@@ -135,13 +151,16 @@ def test_fluent_bit_exec_delivers_every_event_whole_with_its_time(path, monitor,
     records = [fluent_bit_json_parser(r, parser)
                for r in fgets_records(stdout, fluent_bit_size(inp["buf_size"]))]
     assert None not in records, "a line was split or unreadable: Fluent Bit would drop it"
-    got = {rec["eventId"]: (t, rec) for t, rec in records}
+    got = {_event_id(rec): (t, rec) for t, rec in records}
     assert len(got) == len(records), "an event was delivered twice"
     assert set(got) == set(expected)
     for event_id, (t_ns, rec) in got.items():
         assert rec == expected[event_id]
         assert list(rec) == list(expected[event_id])  # key order kept
-        assert t_ns == iso_to_ns(expected[event_id]["timestamp"])
+        if "ecs" in rec:  # no `timestamp` for the parser: Elasticsearch reads `@timestamp`
+            assert t_ns is None and rec["@timestamp"] == _stamp(expected[event_id])
+        else:
+            assert t_ns == iso_to_ns(expected[event_id]["timestamp"])
 
 
 @pytest.mark.parametrize("path", VECTOR_CONFIGS, ids=lambda p: p.name)
@@ -153,7 +172,7 @@ def test_vector_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp
     argv = [_localize(a, "/var/lib/vector/docusign-input", tmp_path) for a in source["command"]]
     env = {**env, **{k: _localize(v, "/var/lib/vector/docusign-input", tmp_path)
                      for k, v in source.get("environment", {}).items()}}
-    expected = _expected(sim)
+    expected = _expected(sim, path.stem)
     stdout, stderr, code = _follow_until(argv, env, set(expected))
     assert code == 0, stderr.decode(errors="replace")[-2000:]
     assert (tmp_path / "checkpoints" / f"{path.stem}.json").is_file(), "DOCUSIGN_CHECKPOINT unused"
@@ -170,15 +189,18 @@ def test_vector_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp
         if "message" in ev and set(ev) == {"message", "timestamp"}:  # Loki: the raw line
             event = json.loads(ev["message"])
             t_ns = vrl_timestamp_ns(ev["timestamp"])
+        elif "ecs" in ev:  # Elasticsearch: the ECS document whole, its @timestamp a string
+            event = ev
+            t_ns = iso_to_ns(ev["@timestamp"])
         else:
             event = {k: v for k, v in ev.items() if k != "@timestamp"}
             t_ns = vrl_timestamp_ns(ev["@timestamp"])
-        assert event["eventId"] not in got, "an event was delivered twice"
-        got[event["eventId"]] = (t_ns, event)
+        assert _event_id(event) not in got, "an event was delivered twice"
+        got[_event_id(event)] = (t_ns, event)
     assert set(got) == set(expected)
     for event_id, (t_ns, event) in got.items():
         assert event == expected[event_id]
-        assert t_ns == iso_to_ns(expected[event_id]["timestamp"]), vrl.engine
+        assert t_ns == iso_to_ns(_stamp(expected[event_id])), vrl.engine
 
 
 def test_forward_output_reaches_a_forward_input_with_event_time(monitor, tmp_path):

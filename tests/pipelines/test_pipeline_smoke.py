@@ -33,6 +33,8 @@ from pipeline_support import (
 )
 from receivers import ElasticsearchReceiver, LokiReceiver, SplunkHecReceiver
 
+from docusign_input.formats import ecs
+
 SAMPLE = {"timestamp": "2023-03-03T09:10:06.0512813Z",
           "eventId": "a8010d32-b9f5-4948-9195-50c867d7c3a5", "site": "DEMO",
           "userId": "9cfb472b-ef1f-4116-8df2-17c53841fd6c", "ipAddress": "162.248.186.11",
@@ -51,6 +53,9 @@ def _line(event):
 
 
 STDOUT = b"".join(_line(e) for e in EVENTS)
+# What the Elasticsearch configs read: the connector runs there with DOCUSIGN_FORMAT=ecs.
+ECS_DOCS = [ecs.document(e) for e in EVENTS]
+ECS_STDOUT = b"".join(_line(d) for d in ECS_DOCS)
 ENV = {"SPLUNK_HEC_HOST": "127.0.0.1", "SPLUNK_HEC_TOKEN": "hec-token", "SPLUNK_INDEX": "docusign"}
 
 
@@ -120,19 +125,27 @@ def test_fluent_bit_splunk_output_is_accepted_by_hec(fmt):
 
 @pytest.mark.parametrize("fmt", ["yaml", "conf"])
 def test_fluent_bit_es_output_is_idempotent_in_elasticsearch(fmt):
-    cfg, records = _fb_records(f"elasticsearch.{fmt}")
-    [out] = cfg.outputs
+    """ECS documents (the command sets DOCUSIGN_FORMAT=ecs) into the data stream, DocuSign's
+    eventId as `_id`: a replay is refused with 409, never indexed twice."""
+    cfg = load_fluent_bit(FLUENT_BIT_DIR / f"elasticsearch.{fmt}")
+    [inp], [out] = cfg.inputs, cfg.outputs
+    assert "DOCUSIGN_FORMAT=ecs" in inp["command"]
+    parser = cfg.parser(inp["parser"])
+    records = [fluent_bit_json_parser(r, parser)
+               for r in fgets_records(ECS_STDOUT, fluent_bit_size(inp["buf_size"]))]
+    assert [rec for _, rec in records] == ECS_DOCS
+    assert out["write_operation"] == "create"  # the only one a data stream takes
     with ElasticsearchReceiver() as es:
-        for _ in range(2):  # a replay after a crash
-            answer = requests.post(es.url + "/_bulk", data=fluent_bit_es_bulk(records, out),
-                                   headers={"Content-Type": "application/x-ndjson"},
-                                   timeout=10).json()
-            assert answer["errors"] is False
+        answers = [
+            requests.post(es.url + "/_bulk", data=fluent_bit_es_bulk(records, out),
+                          headers={"Content-Type": "application/x-ndjson"}, timeout=10).json()
+            for _ in range(2)  # a replay after a crash
+        ]
+    assert answers[0]["errors"] is False
+    assert {item["create"]["status"] for item in answers[1]["items"]} == {409}
     assert len(es.documents) == len(EVENTS)
-    for e in EVENTS:
-        doc = es.documents[(out["index"], e["eventId"])]
-        assert {k: v for k, v in doc.items() if k != "@timestamp"} == e
-        assert doc["@timestamp"][:19] == e["timestamp"][:19]
+    for e, doc in zip(EVENTS, ECS_DOCS):
+        assert es.documents[("logs-docusign.monitor-default", e["eventId"])] == doc
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "conf"])
@@ -153,13 +166,14 @@ def test_fluent_bit_loki_output_is_accepted_by_loki(fmt):
 
 
 def _vector(name):
+    stdout = ECS_STDOUT if name == "elasticsearch.yaml" else STDOUT
     config = yaml.safe_load((VECTOR_DIR / name).read_text(encoding="utf-8"))
     [source] = config["sources"].values()
     [remap] = [t for t in config["transforms"].values() if t["type"] == "remap"]
     [sink] = [s for s in config["sinks"].values()
               if s["type"] in ("splunk_hec_logs", "elasticsearch", "loki")]
     frames, discarded = vector_newline_frames(
-        STDOUT, source["framing"]["newline_delimited"]["max_length"])
+        stdout, source["framing"]["newline_delimited"]["max_length"])
     assert discarded == 0
     vrl = VectorRemap(remap)
     results = [vrl.run(f) for f in frames]
@@ -205,20 +219,28 @@ def test_vector_splunk_sink_output_is_accepted_by_hec():
 
 
 def test_vector_elasticsearch_sink_output_is_idempotent():
+    """ECS documents into the data stream, `event.id` as `_id`: a replay is refused with 409
+    (already there), never indexed twice."""
     _, events, sink = _vector("elasticsearch.yaml")
+    assert events == ECS_DOCS  # the document as the connector wrote it, @timestamp included
+    index = "logs-docusign.monitor-default"
     with ElasticsearchReceiver() as es:
         info = requests.get(es.url + "/", timeout=10).json()  # api_version: auto
         assert info["version"]["number"].startswith("8.")
-        for _ in range(2):
-            answer = requests.post(es.url + "/_bulk", data=vector_es_bulk(events, sink),
-                                   headers={"Content-Type": "application/x-ndjson"},
-                                   timeout=10).json()
-            assert answer["errors"] is False
+        answers = [
+            requests.post(es.url + "/_bulk", data=vector_es_bulk(events, sink),
+                          headers={"Content-Type": "application/x-ndjson"}, timeout=10).json()
+            for _ in range(2)
+        ]
+    assert answers[0]["errors"] is False
+    assert {item["create"]["status"] for item in answers[1]["items"]} == {409}
     assert len(es.documents) == len(EVENTS)
-    for e in EVENTS:
-        doc = es.documents[(sink["bulk"]["index"], e["eventId"])]
-        assert iso_to_ns(doc.pop("@timestamp")) == iso_to_ns(e["timestamp"])
-        assert doc == e
+    for e, doc in zip(EVENTS, ECS_DOCS):
+        stored = es.documents[(index, e["eventId"])]
+        assert stored["@timestamp"] == e["timestamp"]  # all seven digits, for date_nanos
+        assert {k: v for k, v in stored.items() if k != "data_stream"} == doc
+        assert stored["data_stream"] == {"type": "logs", "dataset": "docusign.monitor",
+                                         "namespace": "default"}
 
 
 def test_vector_loki_sink_output_is_accepted_and_the_line_is_the_connector_line():
