@@ -65,7 +65,7 @@ TIMEOUT_S = (10.0, 30.0)
 #: Re-mint this long before expiry at most (5 min), or 10% of the token's life if shorter.
 MAX_MARGIN_S = 300.0
 _TRACE = "X-DocuSign-TraceToken"
-_NETWORK_FIX = "check the network, proxy (HTTPS_PROXY) and DocuSign's status page; it is retried"
+_NETWORK_FIX = "check the network, proxy (HTTPS_PROXY) and DocuSign's status page"
 
 
 class Reporter(Protocol):
@@ -259,9 +259,10 @@ class TokenProvider:
         except requests.Timeout:
             raise TemporaryError(f"DocuSign's auth server {host} timed out",
                                  _NETWORK_FIX) from None
-        except requests.exceptions.SSLError:
-            raise TlsFailure(
-                f"TLS verification of DocuSign's auth server {host} failed",
+        except requests.exceptions.SSLError as exc:
+            raise TlsFailure.describe(
+                str(exc),
+                f"DocuSign's auth server {host}",
                 "check the system clock and the CA bundle (REQUESTS_CA_BUNDLE) or proxy",
             ) from None
         except requests.RequestException as exc:
@@ -277,7 +278,7 @@ class TokenProvider:
         if status == 429:
             raise RateLimited(
                 f"DocuSign's auth server {host} is rate-limiting token requests (HTTP 429)",
-                "it is retried; if it persists, make sure only one connector uses this key",
+                "if it persists, make sure only one connector uses this key",
                 trace_token=trace,
                 retry_after_s=retry_after_s(response.headers.get("Retry-After"), self.clock()),
             )

@@ -388,7 +388,7 @@ def build_tokens(settings: Any, session: Any, reporter: Reporter, *, cache: bool
 
 
 def build_source_factory(
-    settings: Any, session: Any, tokens: Any
+    settings: Any, session: Any, tokens: Any, reporter: Reporter | None = None
 ) -> Callable[[Any], tuple[Any, Any]]:
     """Stream clients are built on first use, so the organization lookup happens only once."""
     from .stream import StreamClient
@@ -409,6 +409,7 @@ def build_source_factory(
             tokens,
             monitor_api=settings.monitor_api,
             organization_id=org,
+            reporter=reporter,
         )
         return client, checkpoint
 
@@ -448,7 +449,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
         session = new_session()
         tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
         collector = Collector(
-            source_factory=build_source_factory(settings, session, tokens),
+            source_factory=build_source_factory(settings, session, tokens, reporter),
             output=output,
             store=store,
             reporter=reporter,

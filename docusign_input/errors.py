@@ -147,6 +147,25 @@ class TlsFailure(TemporaryError):
 
     retry_soon = False
 
+    @classmethod
+    def describe(cls, detail: str, server: str, verify_fix: str) -> TlsFailure:
+        """Tell a failed certificate check from a server that does not speak TLS at all (an
+        https URL pointing at a plain HTTP port), which no CA bundle fixes. `detail` is the
+        TLS library's message, never shown (it repeats the URL with its query)."""
+        text = detail.lower()
+        if any(
+            marker in text
+            for marker in ("wrong version number", "record layer failure", "unknown protocol",
+                           "http request", "packet length too long", "unexpected eof")
+        ):
+            return cls(
+                f"{server} did not answer with TLS (the TLS handshake failed before any "
+                "certificate was checked)",
+                "the URL says https:// but that port speaks something else, most often plain "
+                "HTTP: check the URL's scheme and port (or the proxy in HTTPS_PROXY)",
+            )
+        return cls(f"TLS certificate verification failed for {server}", verify_fix)
+
 
 class LockHeld(ConnectorError):
     """Another process holds the checkpoint's lock. Exit 75."""

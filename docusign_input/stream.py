@@ -41,6 +41,23 @@ class TokenSource(Protocol):
     def invalidate(self) -> None: ...
 
 
+class Reporter(Protocol):
+    threshold: int
+
+    def debug(self, message: str, **fields: Any) -> None: ...
+
+
+#: The answer's headers `--log-level debug` shows for each request.
+_DEBUG_HEADERS = (
+    ("X-RateLimit-Limit", "rate_limit"),
+    ("X-RateLimit-Remaining", "rate_remaining"),
+    ("X-RateLimit-Reset", "rate_reset"),
+    ("X-BurstLimit-Limit", "burst_limit"),
+    ("X-BurstLimit-Remaining", "burst_remaining"),
+    ("Retry-After", "retry_after"),
+)
+
+
 class StreamClient:
     def __init__(
         self,
@@ -50,8 +67,11 @@ class StreamClient:
         *,
         monitor_api: str = "lens",
         organization_id: str | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.session = session
+        #: Only for `--log-level debug`: one line per request (status, rate limit, trace token).
+        self.reporter = reporter if reporter is not None and reporter.threshold <= 10 else None
         self.tokens = tokens
         self.monitor_api = monitor_api
         if monitor_api == "organizations":
@@ -97,9 +117,10 @@ class StreamClient:
                 timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
             )
             body = response.content
-        except requests.exceptions.SSLError:
-            raise TlsFailure(
-                f"TLS verification failed for {self.url}",
+        except requests.exceptions.SSLError as exc:
+            raise TlsFailure.describe(
+                str(exc),
+                f"DocuSign Monitor at {self.url}",
                 "if you use a private CA or a TLS-inspecting proxy, point REQUESTS_CA_BUNDLE at "
                 "its CA certificate; verification cannot be switched off",
             ) from None
@@ -112,6 +133,17 @@ class StreamClient:
         trace = response.headers.get("X-DocuSign-TraceToken")
         self.last_rate = RateInfo.from_headers(response.headers)
         status = response.status_code
+        if self.reporter is not None:
+            headers = response.headers
+            self.reporter.debug(
+                "Monitor request",
+                status=status,
+                cursor=cursor or None,
+                bytes=len(body),
+                seconds=round(response.elapsed.total_seconds(), 3),
+                trace_token=trace,
+                **{name: headers.get(header) for header, name in _DEBUG_HEADERS},
+            )
         if status == 200:
             return self._parse(body, trace)
         raise self._status_error(status, response, trace, cursor)
@@ -187,7 +219,7 @@ class StreamClient:
         )
 
 
-_NETWORK_FIX = "check the network path to DocuSign (proxy, firewall, DNS); the collector retries"
+_NETWORK_FIX = "check the network path to DocuSign (proxy HTTPS_PROXY, firewall, DNS)"
 
 
 def _reason(exc: requests.exceptions.RequestException) -> str:

@@ -207,7 +207,10 @@ def _has_float(value) -> bool:
     return False
 
 
-def test_zz_record_fuzz_figures():
+@pytest.fixture(scope="module", autouse=True)
+def _record_figures():
+    """The campaign's figures, recorded once its tests ran (a fixture: it checks nothing)."""
+    yield
     record("fuzz", examples_per_property_and_backend=EXAMPLES, backends=BACKENDS, tried=TRIED)
 
 

@@ -7,11 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone  # noqa: E402
 
 import pytest
 
 from docusign_input.checkpoint import Checkpoint, CheckpointStore, Health, Position
 from docusign_input.errors import CheckpointError, ConfigError, LockHeld
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 
 
 def sample() -> Checkpoint:
@@ -104,3 +107,32 @@ def test_second_holder_is_refused_and_named(tmp_path):
     store = CheckpointStore(path)
     store.acquire_lock()
     store.release_lock()
+
+
+def test_temp_file_cleanup_spares_a_sibling_checkpoints_temp_file(tmp_path):
+    """The cleanup glob `.cp.json.*.tmp` matched `.cp.json.x.<pid>.tmp`, the temp file of a
+    sibling checkpoint `cp.json.x`, and deleted it mid-save."""
+    ours = tmp_path / ".cp.json.4242.tmp"
+    sibling = tmp_path / ".cp.json.x.4242.tmp"
+    ours.write_text("left by a killed holder")
+    sibling.write_text("being written by cp.json.x's holder")
+    store = CheckpointStore(tmp_path / "cp.json")
+    store.acquire_lock()
+    store.release_lock()
+    assert not ours.exists() and sibling.exists()
+
+
+def test_an_empty_checkpoint_is_called_empty(tmp_path):
+    path = tmp_path / "cp.json"
+    path.write_bytes(b"\n")
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    assert f"checkpoint {path} is empty" in info.value.line()
+
+
+def test_the_engine_reads_and_returns_only_the_position():
+    from docusign_input.engine import Page, plan_page
+
+    plan = plan_page(sample().position, "aa_1_2_3", Page([], "aa_1_2_4"), now=NOW, page_size=10)
+    assert isinstance(plan.position, Position)
+    assert plan.position.cursor == "aa_1_2_4"

@@ -16,13 +16,15 @@ OUTSIDE = ("interface" + ".md", "../" + "shared")
 EXEMPT = {".ci/run"}  # CI lays the shared checkout beside the clone and may name it
 CITED_PATH = re.compile(
     r"(?<![\w/.-])((?:docs|examples|vector|fluent-bit|bench)/[\w./-]*[\w-]"
-    r"\.(?:md|yaml|conf|sh|service|env|py))\b")
+    r"\.(?:md|yaml|conf|sh|service|env|py))\b"
+)
 
 
 def _tracked_text_files() -> list[Path]:
     try:
-        names = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout.splitlines()
+        names = subprocess.run(
+            ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     files = []
@@ -39,8 +41,12 @@ def _tracked_text_files() -> list[Path]:
 
 
 def test_no_file_cites_what_a_clone_does_not_have():
-    offenders = [f"{p.relative_to(REPO)}: {needle}" for p in _tracked_text_files()
-                 for needle in OUTSIDE if needle in p.read_text(encoding="utf-8")]
+    offenders = [
+        f"{p.relative_to(REPO)}: {needle}"
+        for p in _tracked_text_files()
+        for needle in OUTSIDE
+        if needle in p.read_text(encoding="utf-8")
+    ]
     assert offenders == []
 
 

@@ -64,3 +64,37 @@ def test_pacing_slows_down_when_burst_allowance_runs_low():
     rate = RateInfo.from_headers({"X-BurstLimit-Limit": "200", "X-BurstLimit-Remaining": "5"})
     assert pacing_delay_s(rate, 0) == 6.0
     assert pacing_delay_s(RateInfo(), 0) == 0
+
+
+def test_a_429_without_retry_after_waits_the_burst_window_for_a_burst_limit():
+    """It used to fall back to the hourly X-RateLimit-Reset, also for a burst limit."""
+    import time
+
+    from docusign_input.stream import _wait_hint_s
+
+    reset = str(int(time.time()) + 3000)
+    burst = {
+        "X-RateLimit-Limit": "3000",
+        "X-RateLimit-Remaining": "2500",
+        "X-RateLimit-Reset": reset,
+        "X-BurstLimit-Limit": "200",
+        "X-BurstLimit-Remaining": "0",
+    }
+    assert _wait_hint_s(burst) == 30.0
+    hourly = {**burst, "X-RateLimit-Remaining": "0"}
+    assert 2990 < (_wait_hint_s(hourly) or 0) <= 3000
+    assert _wait_hint_s({**burst, "Retry-After": "7"}) == 7.0
+    assert _wait_hint_s({}) is None
+
+
+def test_tls_to_a_plain_port_is_told_apart_from_a_failed_verification():
+    from docusign_input.errors import TlsFailure
+
+    mismatch = TlsFailure.describe("[SSL: WRONG_VERSION_NUMBER] wrong version number", "X", "fix")
+    assert "did not answer with TLS" in mismatch.line() and "verification" not in mismatch.line()
+    failed = TlsFailure.describe(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+        "X",
+        "point REQUESTS_CA_BUNDLE at it",
+    )
+    assert "verification failed" in failed.line()

@@ -566,8 +566,10 @@ def test_environment_names_are_accepted_alike_by_flag_variable_and_file(
     assert by_flag.environment == by_env.environment == by_file.environment == "production"
 
 
-@pytest.mark.parametrize(("given", "seconds"), [("90s", 90.0), ("5m", 300.0), ("2h", 7200.0),
-                                                ("120", 120.0), (" 1.5M ", 90.0)])
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("90s", 90.0), ("5m", 300.0), ("2h", 7200.0), ("120", 120.0), (" 1.5M ", 90.0)],
+)
 def test_poll_interval_takes_durations(env: dict[str, str], given: str, seconds: float) -> None:
     assert load(env, {"poll_interval": given}).poll_interval_s == seconds
     assert load({**env, "DOCUSIGN_POLL_INTERVAL": given}).poll_interval_s == seconds
@@ -601,11 +603,14 @@ def test_upper_case_user_id_is_the_same_user_and_the_same_default_checkpoint(
 
 @pytest.mark.parametrize(
     ("where", "label"),
-    [("env:DOCUSIGN_PRIVATE_KEY_FILE", "DOCUSIGN_PRIVATE_KEY_FILE"),
-     ("flag:private_key_file", "--private-key-file"),
-     ("env:DOCUSIGN_INTEGRATION_KEY_FILE", "DOCUSIGN_INTEGRATION_KEY_FILE"),
-     ("env:DOCUSIGN_CHECKPOINT", "DOCUSIGN_CHECKPOINT"),
-     ("flag:user_id", "--user-id"), ("env:DOCUSIGN_OUTPUT", "DOCUSIGN_OUTPUT")],
+    [
+        ("env:DOCUSIGN_PRIVATE_KEY_FILE", "DOCUSIGN_PRIVATE_KEY_FILE"),
+        ("flag:private_key_file", "--private-key-file"),
+        ("env:DOCUSIGN_INTEGRATION_KEY_FILE", "DOCUSIGN_INTEGRATION_KEY_FILE"),
+        ("env:DOCUSIGN_CHECKPOINT", "DOCUSIGN_CHECKPOINT"),
+        ("flag:user_id", "--user-id"),
+        ("env:DOCUSIGN_OUTPUT", "DOCUSIGN_OUTPUT"),
+    ],
 )
 def test_key_material_in_any_setting_is_named_never_echoed(
     env: dict[str, str], pems: dict[str, str], where: str, label: str
