@@ -37,7 +37,6 @@ import ipaddress
 import os
 import re
 import stat
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -1008,10 +1007,7 @@ _TOML_FIX = "give the path of a TOML file"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.9/3.10 only
-        import tomli as tomllib
+    import tomllib
     if looks_like_key_material(str(path)) or _GUID.match(str(path).strip()):
         raise ConfigError("--config holds key material or a GUID, not a file path (not shown)",
                           _TOML_FIX + "; secrets come only from the environment or a _FILE "

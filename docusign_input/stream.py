@@ -134,7 +134,7 @@ class StreamClient:
         self.last_rate = RateInfo.from_headers(response.headers)
         status = response.status_code
         if self.reporter is not None:
-            headers = response.headers
+            answered = response.headers
             self.reporter.debug(
                 "Monitor request",
                 status=status,
@@ -142,7 +142,7 @@ class StreamClient:
                 bytes=len(body),
                 seconds=round(response.elapsed.total_seconds(), 3),
                 trace_token=trace,
-                **{name: headers.get(header) for header, name in _DEBUG_HEADERS},
+                **{name: answered.get(header) for header, name in _DEBUG_HEADERS},
             )
         if status == 200:
             return self._parse(body, trace)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from connector_support import lines_of
 
 
@@ -175,3 +176,29 @@ def test_an_internal_error_exits_70_and_is_recorded_for_status(simulator, connec
     assert connector.saved()["health"]["last_run"]["exit_code"] == 70
     status = connector.run("status")
     assert status.returncode == 1 and "internal error (KeyError)" in last_line(status)
+
+
+@pytest.mark.slow
+def test_a_slow_drain_reports_progress_at_least_every_30_seconds(simulator, connector):
+    """Contract: a sync longer than a few seconds reports on stderr at least every 30 s."""
+    from docusign_input.simulator.faults import Fault
+
+    simulator.seed_backlog(400, days=1)
+    simulator.inject(Fault("slow", path_prefix="/api/", delay_s=2.2))
+    proc = connector.run(
+        "run",
+        "--backfill-start",
+        "earliest",
+        "--page-size",
+        "25",
+        "--log-format",
+        "json",
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = [json.loads(line) for line in proc.stderr.decode().splitlines()]
+    progress = [r for r in records if r["message"] == "syncing"]
+    assert progress, "no progress line in a drain of more than 30 s"
+    first = progress[0]
+    assert 0 < first["events"] < 400 and first["newest_event_time"]
+    assert first["lag_s"] >= 0 and first["events_per_s"] > 0 and "rate_limit_wait_s" in first
