@@ -101,14 +101,25 @@ def test_a_signal_at_a_random_instant_always_stops_the_process_promptly():
 
 
 def _fill(write_fd: int) -> None:
-    os.set_blocking(write_fd, False)
+    """Fill the pipe to the brim through a descriptor of our own: O_NONBLOCK on `write_fd` itself
+    would be shared with the child (one open file description) and make its writes fail instead
+    of block. Reopening through /proc gives a new description of the same pipe (Linux)."""
+    filler = os.open(f"/proc/self/fd/{write_fd}", os.O_WRONLY | os.O_NONBLOCK)
     try:
         while True:
-            os.write(write_fd, b"y")
+            os.write(filler, b"y" * 512)
     except BlockingIOError:
         pass
+    try:
+        while True:
+            os.write(filler, b"y")
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(filler)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (Linux)")
 @pytest.mark.parametrize("follow", [True, False])
 def test_sigterm_stops_within_5_s_when_the_reader_has_stopped_reading_both_pipes(
     simulator_factory, tmp_path, follow
