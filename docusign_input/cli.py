@@ -364,20 +364,27 @@ def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
     checkpoint = store.load()
     if checkpoint is None:
         return store, Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
+    check_owner(settings, checkpoint)
+    return store, checkpoint
+
+
+def check_owner(settings: Any, checkpoint: Any, *, api: bool = True) -> None:
+    """A checkpoint belongs to one environment, user and (unless `api` is False: a reset that
+    forgets the cursor) Monitor API generation; anything else is a configuration error."""
     if (checkpoint.environment, checkpoint.user_id) != (settings.environment, settings.user_id):
         raise ConfigError(
             f"checkpoint {settings.checkpoint_path} belongs to {checkpoint.environment} user "
             f"{checkpoint.user_id}, not {settings.environment} user {settings.user_id}",
             "give each environment and user its own --checkpoint",
         )
-    if checkpoint.monitor_api != settings.monitor_api:
+    if api and checkpoint.monitor_api != settings.monitor_api:
         raise ConfigError(
             f"checkpoint {settings.checkpoint_path} holds a cursor of the {checkpoint.monitor_api} "
             f"Monitor API, not of {settings.monitor_api} (a cursor is never sent to the other API)",
             f"set --monitor-api {checkpoint.monitor_api} again, or give the {settings.monitor_api} "
-            "API its own --checkpoint (with --backfill-start for where it should begin)",
+            "API its own --checkpoint (with --backfill-start for where it should begin), or "
+            "`checkpoint reset` it, which forgets the cursor",
         )
-    return store, checkpoint
 
 
 def build_tokens(settings: Any, session: Any, reporter: Reporter, *, cache: bool) -> Any:
@@ -732,13 +739,21 @@ def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
             if args.to is None:
                 reporter.info(f"checkpoint {path} reset: {where}")
                 return EXIT_OK
-            where += " (nothing remembered to deduplicate against)"
         if checkpoint is None:
             checkpoint = Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
+        # Forgetting the cursor may also move the checkpoint to the other API generation (the
+        # remembered event IDs still deduplicate); a cursor given with --to is a time, valid for
+        # both.
+        check_owner(settings, checkpoint, api=False)
+        if checkpoint.monitor_api != settings.monitor_api:
+            where += f"; it now belongs to the {settings.monitor_api} Monitor API"
+            checkpoint = replace(checkpoint, monitor_api=settings.monitor_api)
         store.save(checkpoint.with_position(cursor=cursor, updated_at=format_time(now_utc())))
     finally:
         store.release_lock()
-    reporter.info(f"checkpoint {path} reset: {where}; events seen recently are still deduplicated")
+    if checkpoint.recent_event_ids:
+        where += "; events seen recently are still deduplicated"
+    reporter.info(f"checkpoint {path} reset: {where}")
     return EXIT_OK
 
 

@@ -29,6 +29,14 @@ def test_switching_the_monitor_api_on_a_checkpoint_exits_78_without_sending_its_
     assert len(other.stderr.decode().strip().splitlines()) == 1
     assert "lens" in last_line(other) and "organizations" in last_line(other)
     assert simulator.stream_requests == requests_before
+    # The way over: a reset forgets the cursor and moves the checkpoint to the other API.
+    reset = connector.run(
+        "checkpoint", "reset", "--to", "earliest", "--monitor-api", "organizations"
+    )
+    assert reset.returncode == 0 and "organizations" in last_line(reset)
+    moved = connector.run("run", "--monitor-api", "organizations")
+    assert moved.returncode == 0, moved.stderr.decode()
+    assert lines_of(moved.stdout) == []  # the same events: deduplicated by their remembered IDs
 
 
 def test_an_empty_checkpoint_file_is_called_empty(connector):
