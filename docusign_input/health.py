@@ -113,7 +113,9 @@ def assess(
         "last_success": health.last_success,
         "seconds_since_success": None if last_success is None else round(last_success, 1),
         "newest_event_time": checkpoint.newest_event_time,
-        "event_lag_s": None if event_lag is None else round(event_lag, 1),
+        # Never negative: a newest time in the future (a checkpoint written before plan_page
+        # clamped it to the delivery time) is read as "now", as everywhere else.
+        "event_lag_s": None if event_lag is None else round(max(0.0, event_lag), 1),
         "events_delivered": health.events_delivered,
         "last_sync": health.last_sync,
         "last_error": error,

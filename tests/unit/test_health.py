@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from docusign_input.checkpoint import Checkpoint, Health
+from docusign_input.checkpoint import Checkpoint, Health, Position
 from docusign_input.health import assess, default_max_lag_s
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -44,3 +44,13 @@ def test_an_old_record_with_a_consent_url_is_shown_with_the_key_masked():
     )
     shown = str(report.as_dict())
     assert "SECRET123" not in shown and "client_id=********" in shown
+
+
+def test_a_newest_event_time_in_the_future_reads_as_no_lag():
+    future = Checkpoint(
+        "development",
+        "u",
+        position=Position(newest_event_time="2099-01-01T00:00:00Z"),
+        health=Health(last_success="2026-11-28T11:59:00Z"),
+    )
+    assert assess(future, NOW, max_lag_s=None).details["event_lag_s"] == 0.0
