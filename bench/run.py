@@ -301,7 +301,11 @@ def heavy_imports(python: str, env: dict[str, str]) -> list[str]:
 
 def follow_rest(sim: Simulator, env: dict[str, str], idle: Idle, window_s: float, poll_s: float):
     """CPU time of `run --follow` over `window_s` once caught up, from /proc/PID/stat."""
-    command = [*product_command(), "run", "--follow", "--poll-interval", str(poll_s)]
+    # An idle poll logs "sync done" at debug only (contract), and a caught-up first sync is idle.
+    command = [
+        *product_command(), "run", "--follow", "--poll-interval", str(poll_s),
+        "--log-level", "debug",
+    ]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
