@@ -7,8 +7,8 @@ The conversion is done by pySigma and the Sigma project's own backends (``pip in
 '.[detections]'``); the results are committed so users need none of it. Each backend gets a
 processing pipeline for the documents our shippers write: raw DocuSign field names for Splunk
 (sourcetype ``docusign:monitor``, JSON extracted at search time), ECS field names for
-Elasticsearch (index ``docusign-monitor*``, ``--format ecs``), and raw names as Loki's ``json``
-parser flattens them for Loki (stream ``{source="docusign"}``, ``data.Severity`` ->
+Elasticsearch (data stream ``logs-docusign.monitor-*``, ``--format ecs``), and raw names as
+Loki's ``json`` parser flattens them for Loki (stream ``{source="docusign"}``, ``data.Severity`` ->
 ``data_Severity``). Where a backend cannot express a rule, the query written by hand in that
 SIEM's ``manual/`` folder is used instead and the output says so.
 """
@@ -44,7 +44,7 @@ __all__ = ["build", "main", "SIEMS"]
 HERE = Path(__file__).resolve().parent
 SIGMA = HERE / "sigma"
 SPLUNK_SOURCETYPE = "docusign:monitor"
-ES_INDEX = "docusign-monitor*"
+ES_INDEX = "logs-docusign.monitor-*"
 LOKI_STREAM = '{source="docusign", service_name="docusign-monitor"}'
 _CANNOT = (NotImplementedError, SigmaError)  # how a backend says it cannot express a rule
 

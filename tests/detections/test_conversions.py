@@ -15,6 +15,8 @@ pytest.importorskip("sigma.backends.splunk", reason="pip install -e '.[detection
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+import document_fields  # noqa: E402
+
 from detections import build  # noqa: E402
 
 RULES = sorted((REPO / "detections" / "sigma").glob("*.yml"))
@@ -101,3 +103,35 @@ def test_each_siem_has_a_silent_collector_alert():
     ):
         text = REPO / "detections" / siem / "manual" / f"docusign_silent_collector{suffix}"
         assert absence in text.read_text(encoding="utf-8")
+
+
+def _queries(siem: str, suffixes: tuple) -> dict:
+    folder = REPO / "detections" / siem
+    paths = [p for s in suffixes for p in (*folder.glob(f"*{s}"), *folder.glob(f"manual/*{s}"))]
+    return {p.name: build._strip_comments(p.read_text(encoding="utf-8")) for p in paths}
+
+
+def test_elasticsearch_queries_name_only_fields_our_ecs_documents_have():
+    have = document_fields.ecs_fields()
+    for name, query in _queries("elasticsearch", (".esql", ".eql")).items():
+        assert document_fields.esql_fields(query) - have == set(), name
+
+
+def test_splunk_queries_name_only_raw_fields_and_splunk_metadata():
+    have = document_fields.raw_fields() | {"sourcetype", "index", "_time", "count"}
+    for name, query in _queries("splunk", (".spl",)).items():
+        assert document_fields.splunk_fields(query) - have == set(), name
+
+
+def test_loki_queries_name_only_the_json_parsers_fields_and_our_labels():
+    have = document_fields.loki_fields() | {"source", "service_name"}
+    for name, query in _queries("loki", (".logql",)).items():
+        assert document_fields.loki_query_fields(query) - have == set(), name
+
+
+def test_the_field_check_catches_a_field_our_documents_lack():
+    assert document_fields.esql_fields('from x | where docusign.objekt == "a"') == {
+        "docusign.objekt"
+    }
+    assert "objekt" in document_fields.splunk_fields('objekt="User" | stats count by userId')
+    assert "objekt" in document_fields.loki_query_fields('{a="b"} | json | objekt=~`x`')

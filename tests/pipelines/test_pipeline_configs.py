@@ -76,6 +76,8 @@ class TestVectorConfig:
         # the event format per destination: ECS into Elasticsearch's data stream, else raw
         assert source["environment"].get("DOCUSIGN_FORMAT", "raw") == (
             "ecs" if dest == "elasticsearch" else "raw")
+        # and JSON diagnostics, which the config routes to the SIEM for the collector-health panels
+        assert source["environment"]["DOCUSIGN_LOG_FORMAT"] == "json"
         assert source["streaming"]["respawn_on_exit"] is True
         assert source["streaming"]["respawn_interval_secs"] >= 5
         assert source["clear_environment"] is False
@@ -93,15 +95,23 @@ class TestVectorConfig:
         data_route = [k for k, cond in route["route"].items() if cond == '.stream != "stderr"']
         diag_route = [k for k, cond in route["route"].items() if cond == '.stream == "stderr"']
         assert data_route and diag_route
-        [parse] = [t for t in config["transforms"].values() if t["type"] == "remap"]
+        [parse] = [t for c, t in config["transforms"].items()
+                   if t["type"] == "remap" and "diagnostics" not in c]
         assert parse["inputs"] == [f"{rid}.{data_route[0]}"]
         [diag_sink] = [s for s in config["sinks"].values()
                        if s["inputs"] == [f"{rid}.{diag_route[0]}"]]
         assert diag_sink["type"] == "console" and diag_sink["target"] == "stderr"
+        # ...and, parsed, to the SIEM under their own sourcetype, data stream or label
+        [(did, diag_parse)] = [(c, t) for c, t in config["transforms"].items()
+                               if t["inputs"] == [f"{rid}.{diag_route[0]}"]]
+        assert diag_parse["type"] == "remap"
+        [siem] = [s for s in config["sinks"].values() if s["inputs"] == [did]]
+        assert siem["type"] in ("splunk_hec_logs", "elasticsearch", "loki")
 
     def test_bad_lines_are_routed_aside_not_dropped(self, path):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        [(pid, parse)] = [(c, t) for c, t in config["transforms"].items() if t["type"] == "remap"]
+        [(pid, parse)] = [(c, t) for c, t in config["transforms"].items()
+                          if t["type"] == "remap" and "diagnostics" not in c]
         assert parse["drop_on_abort"] is True and parse["drop_on_error"] is True
         assert parse["reroute_dropped"] is True
         [rejects] = [s for s in config["sinks"].values() if s["inputs"] == [f"{pid}.dropped"]]
@@ -126,8 +136,14 @@ class TestVectorConfig:
         backends = config["secret"]
         for _name, backend in backends.items():
             assert backend["type"] == "directory" and backend["path"].startswith("/")
-        [(_, sink)] = [(c, s) for c, s in config["sinks"].items()
-                       if s["type"] in ("splunk_hec_logs", "elasticsearch", "loki")]
+        sinks = [s for s in config["sinks"].values()
+                 if s["type"] in ("splunk_hec_logs", "elasticsearch", "loki")]
+        assert len(sinks) == 2  # the events and the connector's diagnostics
+        for sink in sinks:
+            self._secrets_only(sink, backends)
+
+    @staticmethod
+    def _secrets_only(sink, backends):
         secret_fields = {"splunk_hec_logs": [sink.get("default_token", ""), sink.get("endpoint")],
                          "elasticsearch": [sink.get("auth", {}).get("user", ""),
                                            sink.get("auth", {}).get("password", ""),
@@ -149,8 +165,8 @@ def _vector(name):
 
 
 def test_vector_splunk_sink_sends_event_time_and_sourcetype():
-    [sink] = [s for s in _vector("splunk.yaml")["sinks"].values()
-              if s["type"] == "splunk_hec_logs"]
+    [sink] = [s for c, s in _vector("splunk.yaml")["sinks"].items()
+              if s["type"] == "splunk_hec_logs" and "diagnostics" not in c]
     assert sink["sourcetype"] == "docusign:monitor"
     assert sink["timestamp_key"] == "@timestamp" and sink["index"]
     assert sink["encoding"]["codec"] == "json"
@@ -158,7 +174,8 @@ def test_vector_splunk_sink_sends_event_time_and_sourcetype():
 
 def test_vector_elasticsearch_sends_ecs_into_the_data_stream_with_the_event_id():
     config = _vector("elasticsearch.yaml")
-    [sink] = [s for s in config["sinks"].values() if s["type"] == "elasticsearch"]
+    [sink] = [s for c, s in config["sinks"].items()
+              if s["type"] == "elasticsearch" and "diagnostics" not in c]
     assert sink["id_key"] == "event.id"  # DocuSign's eventId in an ECS document
     assert sink["mode"] == "data_stream" and sink["bulk"]["action"] == "create"
     assert (sink["data_stream"]["type"], sink["data_stream"]["dataset"]) == (
@@ -168,7 +185,8 @@ def test_vector_elasticsearch_sends_ecs_into_the_data_stream_with_the_event_id()
 
 
 def test_vector_loki_sink_has_only_static_low_cardinality_labels_and_sends_json():
-    [sink] = [s for s in _vector("loki.yaml")["sinks"].values() if s["type"] == "loki"]
+    [sink] = [s for c, s in _vector("loki.yaml")["sinks"].items()
+              if s["type"] == "loki" and "diagnostics" not in c]
     assert all("{{" not in v for v in sink["labels"].values())
     assert not {"eventId", "userId", "ipAddress"} & set(sink["labels"])
     assert sink.get("compression", "snappy") != "snappy"  # snappy would send protobuf

@@ -169,9 +169,11 @@ def _vector(name):
     stdout = ECS_STDOUT if name == "elasticsearch.yaml" else STDOUT
     config = yaml.safe_load((VECTOR_DIR / name).read_text(encoding="utf-8"))
     [source] = config["sources"].values()
-    [remap] = [t for t in config["transforms"].values() if t["type"] == "remap"]
-    [sink] = [s for s in config["sinks"].values()
-              if s["type"] in ("splunk_hec_logs", "elasticsearch", "loki")]
+    [remap] = [t for c, t in config["transforms"].items()
+               if t["type"] == "remap" and "diagnostics" not in c]
+    [sink] = [s for c, s in config["sinks"].items()
+              if s["type"] in ("splunk_hec_logs", "elasticsearch", "loki")
+              and "diagnostics" not in c]
     frames, discarded = vector_newline_frames(
         stdout, source["framing"]["newline_delimited"]["max_length"])
     assert discarded == 0
