@@ -3,7 +3,8 @@
 DocuSign Monitor accepts only the JWT Grant. There is no refresh token, so a token is re-minted
 from a fresh assertion shortly before it expires, which keeps a long backlog drain from failing
 midway. The token-endpoint rate limit is unpublished, so a token is minted once and reused: in
-memory for the process, and across scheduled runs through a cache file readable only by its owner.
+memory for the process, and across scheduled runs through a cache file readable only by its owner
+that holds the token, its expiry and a fingerprint of what it was minted for (see ``keyprint``).
 
 PyJWT and cryptography are imported only when a token is actually minted: a scheduled ``run``
 that finds a live cached token never loads them.
@@ -20,6 +21,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -35,6 +37,7 @@ from .errors import (
     TlsFailure,
     TokenRejected,
 )
+from .keyprint import token_fingerprint
 from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
 
@@ -45,6 +48,7 @@ __all__ = [
     "TokenProvider",
     "consent_url",
     "fetch_organization_id",
+    "lookup_organization_id",
     "jwt_audience",
     "build_assertion",
     "load_private_key",
@@ -56,6 +60,8 @@ __all__ = [
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Monitor needs exactly these two scopes.
 SCOPE = "signature impersonation"
+#: What DocuSign's Generate RSA produces; a shorter key gets one warning line.
+RECOMMENDED_KEY_BITS = 2048
 #: DocuSign's ceiling for ``exp - iat``.
 ASSERTION_LIFETIME_S = 3600
 #: The cache file sits beside the checkpoint: ``<checkpoint>.token``.
@@ -145,7 +151,13 @@ def build_assertion(
         "exp": issued + ASSERTION_LIFETIME_S,
         "scope": SCOPE,
     }
-    return jwt.encode(claims, key, algorithm="RS256", headers={"typ": "JWT"})
+    with warnings.catch_warnings():
+        # PyJWT warns on stderr, over several lines, about keys under 2048 bits; the provider
+        # says it once through the reporter instead.
+        category = getattr(jwt, "InsecureKeyLengthWarning", None)
+        if category is not None:
+            warnings.simplefilter("ignore", category)
+        return jwt.encode(claims, key, algorithm="RS256", headers={"typ": "JWT"})
 
 
 def _margin_s(lifetime_s: float) -> float:
@@ -185,6 +197,7 @@ class TokenProvider:
         self._refresh_at = 0.0
         self._cache_tried = False
         self._key: Any = None
+        self._fingerprint: str | None = None
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------
@@ -208,13 +221,25 @@ class TokenProvider:
             self._token = None
             self._refresh_at = 0.0
             if self.use_cache:
-                try:
-                    os.unlink(self.cache_path)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    self._warn(f"cannot remove the token cache {self.cache_path} "
-                               f"({exc.strerror})")
+                self._drop_cache()
+
+    def fingerprint(self) -> str:
+        """What the cached token is bound to (see ``keyprint``); computed once."""
+        if self._fingerprint is None:
+            settings = self.settings
+            self._fingerprint = token_fingerprint(
+                settings.auth_url, settings.integration_key.reveal(), settings.user_id,
+                settings.private_key_pem.reveal(),
+            )
+        return self._fingerprint
+
+    def _drop_cache(self) -> None:
+        try:
+            os.unlink(self.cache_path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._warn(f"cannot remove the token cache {self.cache_path} ({exc.strerror})")
 
     @property
     def expires_at(self) -> float:
@@ -229,6 +254,13 @@ class TokenProvider:
             self._key = load_private_key(
                 settings.private_key_pem.reveal(), settings.private_key_source
             )
+            bits = getattr(self._key, "key_size", RECOMMENDED_KEY_BITS)
+            if bits < RECOMMENDED_KEY_BITS:
+                self._warn(
+                    f"the private key from {settings.private_key_source} is a {bits}-bit RSA key: "
+                    f"DocuSign's Generate RSA makes {RECOMMENDED_KEY_BITS}-bit keys, and shorter "
+                    "ones are weak; generate a new pair in Apps and Keys"
+                )
         now = self.clock()
         assertion = build_assertion(
             self._key, settings.integration_key.reveal(), settings.user_id, settings.auth_url, now
@@ -404,6 +436,12 @@ class TokenProvider:
         ):
             self._warn(f"ignoring the token cache {path}: unexpected content")
             return
+        if data.get("fingerprint") != self.fingerprint():
+            # Minted for another auth server, integration key, user or key pair (or by a version
+            # that did not record it): useless now, and a changed key must show at once.
+            self._debug(f"dropping the token cache {path}: it was minted for other settings")
+            self._drop_cache()
+            return
         # The file keeps no issue time, so use the full margin of an hour-long token.
         refresh_at = float(expires_at) - MAX_MARGIN_S
         if now < refresh_at:
@@ -413,7 +451,11 @@ class TokenProvider:
     def _write_cache(self) -> None:
         """Atomic and private from the first byte: O_EXCL temp file at 0600, fsync, rename."""
         path = self.cache_path
-        payload = json.dumps({"access_token": self._token, "expires_at": int(self._expires_at)})
+        payload = json.dumps({
+            "access_token": self._token,
+            "expires_at": int(self._expires_at),
+            "fingerprint": self.fingerprint(),
+        })
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             replace_file(path, payload.encode("utf-8"), mode=0o600)
@@ -453,6 +495,31 @@ def _clean(value: object, secrets: tuple[str, ...]) -> str:
             text = text.replace(secret, "***")
     text = " ".join(text.split())
     return text[:200]
+
+
+class _Tokens(Protocol):
+    def get_token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+def lookup_organization_id(session: requests.Session, auth_url: str, tokens: _Tokens) -> str:
+    """``fetch_organization_id`` with the stream client's rule for a 401: the token (perhaps a
+    cached one minted before a revocation) is dropped and a fresh one tried, once."""
+    try:
+        return fetch_organization_id(session, auth_url, tokens.get_token())
+    except TokenRejected:
+        tokens.invalidate()
+    try:
+        return fetch_organization_id(session, auth_url, tokens.get_token())
+    except TokenRejected as exc:
+        raise AccessDenied(
+            f"DocuSign refused a freshly minted access token at {urlsplit(auth_url).netloc}"
+            "/oauth/userinfo (401)",
+            "check that the integration key, user ID and environment match, or set "
+            "DOCUSIGN_ORGANIZATION_ID to skip the lookup",
+            trace_token=exc.trace_token,
+        ) from None
 
 
 def fetch_organization_id(

@@ -370,8 +370,13 @@ def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
 
 def check_owner(settings: Any, checkpoint: Any, *, api: bool = True) -> None:
     """A checkpoint belongs to one environment, user and (unless `api` is False: a reset that
-    forgets the cursor) Monitor API generation; anything else is a configuration error."""
-    if (checkpoint.environment, checkpoint.user_id) != (settings.environment, settings.user_id):
+    forgets the cursor) Monitor API generation; anything else is a configuration error. User IDs
+    are GUIDs, the same whatever their case."""
+    from .settings import same_user
+
+    if checkpoint.environment != settings.environment or not same_user(
+        checkpoint.user_id, settings.user_id
+    ):
         raise ConfigError(
             f"checkpoint {settings.checkpoint_path} belongs to {checkpoint.environment} user "
             f"{checkpoint.user_id}, not {settings.environment} user {settings.user_id}",
@@ -394,20 +399,41 @@ def build_tokens(settings: Any, session: Any, reporter: Reporter, *, cache: bool
     return tokens
 
 
+def _say_first_run(reporter: Reporter) -> Callable[[], None]:
+    def say() -> None:
+        # Said once: the first sync saves "now" as its start, so later runs resume from there.
+        reporter.info(
+            "first run without a backfill start: starting from now, so no past events are "
+            "fetched; to fetch the past, run `docusign-input checkpoint reset --to 7d` (or give "
+            "--backfill-start 7d on a first run)"
+        )
+
+    return say
+
+
 def build_source_factory(
-    settings: Any, session: Any, tokens: Any, reporter: Reporter | None = None
+    settings: Any,
+    session: Any,
+    tokens: Any,
+    reporter: Reporter | None = None,
+    *,
+    on_ready: Callable[[], None] | None = None,
 ) -> Callable[[Any], tuple[Any, Any]]:
-    """Stream clients are built on first use, so the organization lookup happens only once."""
+    """Stream clients are built on first use, so the organization lookup happens only once.
+    ``on_ready`` runs once a token is in hand (a message that must not precede a bad key's)."""
     from .stream import StreamClient
 
     def factory(checkpoint: Any) -> tuple[Any, Any]:
+        if on_ready is not None:
+            tokens.get_token()
+            on_ready()
         org = None
         if settings.monitor_api == "organizations":
             org = settings.organization_id or checkpoint.organization_id
             if not org:
-                from .auth import fetch_organization_id
+                from .auth import lookup_organization_id
 
-                org = fetch_organization_id(session, settings.auth_url, tokens.get_token())
+                org = lookup_organization_id(session, settings.auth_url, tokens)
             if org != checkpoint.organization_id:
                 checkpoint = replace(checkpoint, organization_id=org)
         client = StreamClient(
@@ -417,6 +443,7 @@ def build_source_factory(
             monitor_api=settings.monitor_api,
             organization_id=org,
             reporter=reporter,
+            url_setting=settings.source_of("monitor_url"),
         )
         return client, checkpoint
 
@@ -449,6 +476,7 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     for warning in getattr(settings, "warnings", ()):
         reporter.warning(warning)
     store, checkpoint = open_checkpoint(settings, lock=True)
+    first_run = checkpoint.cursor is None and settings.backfill is None
     exit_code = EXIT_INTERNAL
     try:
         checkpoint = record_run_start(store, checkpoint, args.follow, settings.poll_interval_s)
@@ -456,7 +484,10 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
         session = new_session()
         tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
         collector = Collector(
-            source_factory=build_source_factory(settings, session, tokens, reporter),
+            source_factory=build_source_factory(
+                settings, session, tokens, reporter,
+                on_ready=_say_first_run(reporter) if first_run else None,
+            ),
             output=output,
             store=store,
             reporter=reporter,
@@ -581,53 +612,39 @@ def check_scheduled_backoff(checkpoint: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .engine import start_position
-    from .stream import StreamClient
+    """A full preflight (see ``preflight``): every problem it can find, in one report."""
+    from .preflight import Preflight
 
-    settings = load(args, reporter)
-    out = sys.stdout
-    out.write("Settings\n")
-    for name, value in settings.describe():
-        out.write(f"  {name:<22} {value}\n")
-    for warning in (*settings.warnings, settings.backfill_warning):
-        if warning:
-            out.write(f"  warning: {warning}\n")
-    out.flush()
+    check = Preflight(sys.stdout, now_utc())
+    settings = check.settings(lambda: load(args, reporter, collect=True))
+    if settings is None:
+        check.result()
+        return EXIT_OK
+    checkpoint = check.checkpoint(settings, check_owner)
     session = new_session()
     tokens = build_tokens(settings, session, reporter, cache=False)
-    tokens.get_token()
-    out.write("Token                    OK (JWT grant accepted)\n")
-    from .checkpoint import CheckpointStore
-
-    checkpoint = CheckpointStore(settings.checkpoint_path).load()
-    start = start_position(checkpoint, settings.backfill, now_utc())
-    client_factory = build_source_factory(settings, session, tokens)
-    from .checkpoint import Checkpoint
-
-    client, _ = client_factory(
-        checkpoint or Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
-    )
-    assert isinstance(client, StreamClient)
-    page = client.fetch(start.cursor, settings.page_size)
-    newest = max((e.get("timestamp", "") for e in page.events), default="") or "none"
-    out.write(f"Monitor                  OK ({client.url})\n")
-    where = "from the checkpoint" if checkpoint and checkpoint.cursor else "from the start position"
-    out.write(f"Events available         {len(page.events)} in the first page {where}\n")
-    out.write(f"Newest event time        {newest}\n")
-    if settings.output != "stdout":
-        from .forward import ForwardOutput, target_for
-
-        target = target_for(settings)
-        out.write(f"Output                   OK ({target.url}: {ForwardOutput(target).probe()})\n")
-    out.write("Nothing was saved: the checkpoint is unchanged.\n")
+    if check.token(tokens):
+        check.first_page(settings, checkpoint, build_source_factory(settings, session, tokens))
+    check.output(settings)
+    if not check.problems:
+        check.clear_backoff(settings)
+    check.result()
     return EXIT_OK
 
 
 def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
     from .auth import consent_url
+    from .settings import DEFAULT_REDIRECT_URI
 
     settings = load(args, reporter)
-    print(consent_url(settings, args.redirect_uri))
+    print(consent_url(settings), flush=True)
+    redirect = settings.redirect_uri or DEFAULT_REDIRECT_URI
+    reporter.info(
+        f"an administrator opens this URL once, signs in as the user the connector impersonates "
+        f"and accepts; DocuSign then sends the browser to {redirect}, which must be registered "
+        "as a Redirect URI on the integration key (Apps and Keys); afterwards "
+        "`docusign-input check` confirms the grant"
+    )
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from .engine import Page
 from .errors import (
     AccessDenied,
     BadAnswer,
+    ConfigError,
     CursorRejected,
     MonitorNotEnabled,
     RateLimited,
@@ -68,10 +69,14 @@ class StreamClient:
         monitor_api: str = "lens",
         organization_id: str | None = None,
         reporter: Reporter | None = None,
+        url_setting: str = "DOCUSIGN_MONITOR_URL",
     ) -> None:
         self.session = session
         #: Only for `--log-level debug`: one line per request (status, rate limit, trace token).
         self.reporter = reporter if reporter is not None and reporter.threshold <= 10 else None
+        #: How the user gave the Monitor URL, to name it when the URL proves wrong.
+        self.url_setting = url_setting
+        self.monitor_url = monitor_url
         self.tokens = tokens
         self.monitor_api = monitor_api
         if monitor_api == "organizations":
@@ -191,7 +196,18 @@ class StreamClient:
                 "organization",
                 trace_token=trace,
             )
-        if status == 404 and self.monitor_api == "organizations":
+        if status == 404 and not (self.monitor_api == "organizations" and detail):
+            # No stream at this URL: a wrong host or port, not unreadable data. Retrying cannot
+            # fix it (DocuSign's own 404 for an unknown organization carries a JSON error).
+            return ConfigError(
+                f"{self.url_setting} {self.monitor_url} has no Monitor stream ({self.url} "
+                "answered 404)",
+                f"point {self.url_setting} at DocuSign's Monitor server, e.g. "
+                "https://lens-d.docusign.net (development) or https://lens.docusign.net, or "
+                "unset it to use the environment's default",
+                trace_token=trace,
+            )
+        if status == 404:
             return AccessDenied(
                 f"DocuSign does not know this organization (404{': ' + detail if detail else ''})",
                 "check --organization-id, or leave it unset to look it up from the user's account",

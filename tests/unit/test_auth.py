@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -294,19 +295,73 @@ def test_invalidate_forces_a_new_token(settings: Settings, server: FakeAccountSe
 # -- the cache file -------------------------------------------------------------------------------
 
 
-def test_cache_file_is_0600_and_holds_only_token_and_expiry(
-    settings: Settings, server: FakeAccountServer
+def test_cache_file_is_0600_and_holds_only_token_expiry_and_fingerprint(
+    settings: Settings, server: FakeAccountServer, pkcs1: str
 ) -> None:
     clock = Clock()
     provider(settings, clock).get_token()
     path = settings.token_cache_path
     assert path == settings.checkpoint_path.with_name("cp.json.token")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {
-        "access_token": TOKEN,
-        "expires_at": int(clock.now) + 3600,
-    }
+    saved = json.loads(path.read_text())
+    assert set(saved) == {"access_token", "expires_at", "fingerprint"}
+    assert (saved["access_token"], saved["expires_at"]) == (TOKEN, int(clock.now) + 3600)
+    assert re.fullmatch(r"[0-9a-f]{64}", saved["fingerprint"])
+    text = path.read_text()
+    assert IKEY not in text and USER not in text and pkcs1.splitlines()[1] not in text
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("change", ["integration key", "user", "private key", "auth server"])
+def test_cached_token_is_dropped_when_what_it_was_minted_for_changes(
+    tmp_path: Path, server: FakeAccountServer, pkcs1: str, change: str
+) -> None:
+    clock = Clock()
+    server.answers = [token_answer("old"), token_answer("new")]
+    provider(make_settings(tmp_path, server.url, pkcs1), clock).get_token()
+    env: dict[str, str] = {}
+    pem, url = pkcs1, server.url
+    if change == "integration key":
+        env["DOCUSIGN_INTEGRATION_KEY"] = "0b9a3a4e-1111-4222-8333-444455556666"
+    elif change == "user":
+        env["DOCUSIGN_USER_ID"] = "0b9a3a4e-1111-4222-8333-444455556666"
+    elif change == "private key":
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = pem_of(other, serialization.PrivateFormat.PKCS8)
+    else:
+        url = server.url.replace("127.0.0.1", "localhost")
+    changed = make_settings(tmp_path, url, pem, **env)
+    assert changed.token_cache_path == tmp_path / "state" / "cp.json.token"  # the same file
+    again = provider(changed, clock)
+    assert again.get_token() == "new" and again.mints == 1
+    assert json.loads(changed.token_cache_path.read_text())["access_token"] == "new"
+
+
+def test_the_same_key_in_pkcs8_form_keeps_the_cached_token(
+    tmp_path: Path, server: FakeAccountServer, pkcs1: str, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    clock = Clock()
+    provider(make_settings(tmp_path, server.url, pkcs1), clock).get_token()
+    pkcs8 = pem_of(rsa_key, serialization.PrivateFormat.PKCS8)
+    again = provider(make_settings(tmp_path, server.url, pkcs8), clock)
+    assert again.get_token() == TOKEN and again.mints == 0
+
+
+def test_a_1024_bit_key_warns_in_one_reporter_line_and_pyjwt_stays_quiet(
+    tmp_path: Path, server: FakeAccountServer
+) -> None:
+    import warnings
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    settings = make_settings(tmp_path, server.url,
+                             pem_of(weak, serialization.PrivateFormat.TraditionalOpenSSL))
+    recorder = Recorder()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        provider(settings, Clock(), reporter=recorder).get_token()
+    assert [str(w.message) for w in caught] == []
+    assert len(recorder.warnings) == 1
+    assert "1024-bit" in recorder.warnings[0] and "2048-bit" in recorder.warnings[0]
 
 
 def test_next_run_within_token_life_mints_nothing(
