@@ -69,7 +69,7 @@ def test_no_secret_leaks_anywhere(simulator_factory, tmp_path, scanner):
         ("private-key-flag", ["run", "--private-key", pem], {}),
         ("integration-key-flag", ["run", "--integration-key", canary_ik], {}),
         ("abbreviated-secret-flag", ["run", "--integration", canary_ik], {}),
-        ("ik-in-user-id-flag", ["check", "--private-key-file", canary_ik], {}),
+        ("ik-in-key-file-flag", ["check", "--private-key-file", canary_ik], {}),
         ("bad-ik-format", ["run"], {"DOCUSIGN_INTEGRATION_KEY": canary_ik + "x"}),
     ]
     for label, args, env in runs:
