@@ -5,11 +5,16 @@
 
 The conversion is done by pySigma and the Sigma project's own backends (``pip install -e
 '.[detections]'``); the results are committed so users need none of it. Each backend gets a
-processing pipeline for the documents our shippers write: raw DocuSign field names for Splunk
-(sourcetype ``docusign:monitor``, JSON extracted at search time), ECS field names for
-Elasticsearch (data stream ``logs-docusign.monitor-*``, ``--format ecs``), and raw names as
-Loki's ``json`` parser flattens them for Loki (stream ``{source="docusign"}``, ``data.Severity`` ->
-``data_Severity``). Where a backend cannot express a rule, the query written by hand in that
+processing pipeline for the documents our shippers write:
+
+- Splunk: raw DocuSign field names (sourcetype ``docusign:monitor``, JSON extracted at search
+  time), with object, action and result as the add-on's ``docusign_object``,
+  ``docusign_action`` and ``docusign_result`` (its CIM mapping takes ``action``);
+- Elasticsearch: ECS field names (data stream ``logs-docusign.monitor-*``, ``--format ecs``);
+- Loki: raw names as Loki's ``json`` parser flattens them (``data.Severity`` is
+  ``data_Severity``), stream ``{source="docusign", service_name="docusign-monitor"}``.
+
+Where a backend cannot express a rule, the query written by hand in that
 SIEM's ``manual/`` folder is used instead and the output says so.
 """
 
@@ -70,8 +75,21 @@ def _pipeline(name: str, *transformations: object) -> ProcessingPipeline:
     return ProcessingPipeline(name=f"docusign monitor for {name}", priority=20, items=items)
 
 
+#: The add-on (splunk/TA-docusign-monitor) gives ``action`` its CIM value (success, created, ...)
+#: and keeps DocuSign's own object, action and result under these names.
+SPLUNK_FIELDS = {
+    "object": "docusign_object",
+    "action": "docusign_action",
+    "result": "docusign_result",
+}
+
+
 def splunk_pipeline() -> ProcessingPipeline:
-    return _pipeline("splunk", AddConditionTransformation({"sourcetype": SPLUNK_SOURCETYPE}))
+    return _pipeline(
+        "splunk",
+        FieldMappingTransformation(SPLUNK_FIELDS),
+        AddConditionTransformation({"sourcetype": SPLUNK_SOURCETYPE}),
+    )
 
 
 def elasticsearch_pipeline() -> ProcessingPipeline:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Dict, Iterator, Set
 
 from docusign_input.formats.ecs import document
 from docusign_input.simulator import Simulator
 from docusign_input.simulator.scenarios import SCENARIOS
+
+REPO = Path(__file__).resolve().parents[2]
 
 # The connector's own JSON diagnostics (sourcetype docusign:input:diagnostics, data stream
 # logs-docusign.collector-default, label service_name=docusign-input): what its reporter writes.
@@ -44,6 +47,15 @@ def raw_events() -> tuple:
 
 def raw_fields() -> Set[str]:
     return {f for e in raw_events() for f in flatten(e)}
+
+
+def splunk_addon_fields() -> Set[str]:
+    """Fields splunk/TA-docusign-monitor computes at search time (EVAL- and FIELDALIAS-)."""
+    props = REPO / "splunk" / "TA-docusign-monitor" / "default" / "props.conf"
+    text = props.read_text(encoding="utf-8")
+    names = set(re.findall(r"^EVAL-(\w+)\s*=", text, flags=re.M))
+    names.update(re.findall(r"^FIELDALIAS-\w+\s*=.*\bAS\s+(\w+)", text, flags=re.M))
+    return names
 
 
 def loki_fields() -> Set[str]:
