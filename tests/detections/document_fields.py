@@ -95,8 +95,10 @@ def esql_fields(query: str) -> Set[str]:
 
 def splunk_fields(query: str) -> Set[str]:
     """Names compared with = / != / IN, and names after `by`, `dc(` and `values(`."""
-    text = re.sub(r"\b(?:span|time_window|earliest|latest)=\S+", " ", without_strings(query))
-    names = set(re.findall(r"([A-Za-z_][\w.]*)\s*(?:!=|=|\s+IN\s*\()", text))
+    text = without_strings(query)
+    named = set(re.findall(r"\b(?:latfield|longfield)=([\w.]+)", text))  # options naming fields
+    text = re.sub(r"\b(?:span|time_window|earliest|latest|limit|latfield|longfield)=\S+", " ", text)
+    names = named | set(re.findall(r"([A-Za-z_][\w.]*)\s*(?:!=|=|\s+IN\s*\()", text))
     for group in re.findall(r"\bby\s+([\w. ]+)", text):
         names.update(group.split())
     names.update(re.findall(r"\b(?:dc|values|max|min|latest|earliest|sum|avg)\(([\w.]+)\)", text))
