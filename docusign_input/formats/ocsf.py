@@ -161,8 +161,7 @@ def _utcnow() -> datetime:
 
 def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) -> Dict[str, Any]:
     """The OCSF event for one Monitor event; never raises on odd values (they go to unmapped)."""
-    # DocuSign's empty strings ("absent") never reach unmapped: dropped once, here.
-    rest: Dict[str, Any] = {k: v for k, v in event.items() if v != "" and v is not None}
+    rest: Dict[str, Any] = dict(event)
     take = rest.pop
     obj, action = _text(take("object", "")), _text(take("action", ""))
     source, field = _text(rest.get("source")), _text(rest.get("field"))
@@ -173,21 +172,8 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
         rest["data"] = raw_data
     static = _static(obj, action, source, field, result)
     out = dict(static.header)
-    meta: Dict[str, Any] = dict(static.metadata)
-    stamp = rest.get("timestamp")
-    ms = epoch_ms(stamp)
-    if ms is None:  # unreadable: the time of mapping, the stamp stays under unmapped
-        moment = now()
-        ms = int(moment.timestamp()) * 1000 + moment.microsecond // 1000
-    else:
-        del rest["timestamp"]
-        meta["original_time"] = stamp
-    out["time"] = ms
-    for raw, name in (("eventId", "uid"), ("organizationId", "tenant_uid")):
-        value = rest.get(raw)
-        if type(value) is str:
-            meta[name] = take(raw)
-    out["metadata"] = meta
+    out["time"] = _time(rest, now)
+    out["metadata"] = _metadata(rest, static.metadata)
     if static.class_uid == c.DETECTION_FINDING:
         severity = _text(data.pop("Severity", "")) if "Severity" in data else ""
         out["severity_id"], out["severity"] = _SEVERITY.get(severity.lower(), (0, "Unknown"))
@@ -211,8 +197,9 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
 
     if data:
         rest["data"] = data
-    if rest:
-        out["unmapped"] = rest
+    unmapped = {k: v for k, v in rest.items() if v != "" and v is not None}
+    if unmapped:
+        out["unmapped"] = unmapped
     return out
 
 
@@ -464,6 +451,31 @@ def _first(data: Dict[str, Any], keys: Tuple[str, ...]) -> str:
 def _http(rest: Dict[str, Any]) -> Dict[str, str] | None:
     agent = _take(rest, "userAgent")
     return {"user_agent": agent} if agent else None
+
+
+def _time(rest: Dict[str, Any], now: Callable[[], datetime]) -> int:
+    """Milliseconds since the epoch of DocuSign's stamp (taken out of ``rest``); now when it
+    cannot be read (the stamp then stays under unmapped)."""
+    value = rest.get("timestamp")
+    ms = epoch_ms(value)
+    if ms is not None:
+        del rest["timestamp"]
+        rest["_original_time"] = value
+        return ms
+    moment = now()
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def _metadata(rest: Dict[str, Any], static: Dict[str, Any]) -> Dict[str, Any]:
+    meta = dict(static)
+    original = rest.pop("_original_time", None)
+    if original:
+        meta["original_time"] = original
+    for raw, name in (("eventId", "uid"), ("organizationId", "tenant_uid")):
+        value = rest.get(raw)
+        if isinstance(value, str) and value:
+            meta[name] = rest.pop(raw)
+    return meta
 
 
 def _user(uid: str) -> Dict[str, Any]:

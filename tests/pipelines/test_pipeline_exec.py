@@ -1,4 +1,4 @@
-"""Each pipeline's exact command, run against the simulator, read the way its shipper reads it.
+"""Each Vector pipeline's exact command, run against the simulator, read the way Vector reads it.
 
 Binary and checkpoint paths are swapped for the venv's `docusign-input` and a temporary file;
 everything else (arguments, `/bin/sh -c` for Fluent Bit, argv for Vector) is as configured.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -21,19 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 from pipeline_support import (
-    FLUENT_BIT_CONFIGS,
-    FLUENT_BIT_DIR,
     VECTOR_CONFIGS,
     VectorRemap,
-    fgets_records,
-    fluent_bit_json_parser,
-    fluent_bit_size,
     iso_to_ns,
-    load_fluent_bit,
     vector_newline_frames,
     vrl_timestamp_ns,
 )
-from receivers import EventTime, ForwardReceiver
 
 from docusign_input.formats import ecs
 
@@ -127,40 +119,8 @@ def _follow_until(argv_or_cmd, env, expected_ids, shell=False, timeout_s=120):
     return bytes(out), bytes(err), proc.returncode
 
 
-EXEC_FB = [p for p in FLUENT_BIT_CONFIGS if not p.name.startswith("forward")]
-
-
-@pytest.mark.parametrize("path", EXEC_FB, ids=lambda p: p.name)
-def test_fluent_bit_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp_path):
-    sim, env = monitor
-    (tmp_path / "checkpoints").mkdir()
-    cfg = load_fluent_bit(path)
-    [inp] = cfg.inputs
-    cmd = _localize(inp["command"], "/var/lib/fluent-bit/docusign-input", tmp_path)
-    expected = _expected(sim, path.stem.replace("-follow", ""))
-    if "--follow" in shlex.split(cmd):
-        stdout, stderr, code = _follow_until(cmd, env, set(expected), shell=True)
-    else:
-        proc = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
-                              capture_output=True, env=env, timeout=120)
-        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
-    assert code == 0, stderr.decode(errors="replace")[-2000:]
-    dest = path.stem.replace("-follow", "")
-    assert (tmp_path / "checkpoints" / f"{dest}.json").is_file(), "DOCUSIGN_CHECKPOINT unused"
-    parser = cfg.parser(inp["parser"])
-    records = [fluent_bit_json_parser(r, parser)
-               for r in fgets_records(stdout, fluent_bit_size(inp["buf_size"]))]
-    assert None not in records, "a line was split or unreadable: Fluent Bit would drop it"
-    got = {_event_id(rec): (t, rec) for t, rec in records}
-    assert len(got) == len(records), "an event was delivered twice"
-    assert set(got) == set(expected)
-    for event_id, (t_ns, rec) in got.items():
-        assert rec == expected[event_id]
-        assert list(rec) == list(expected[event_id])  # key order kept
-        if "ecs" in rec:  # no `timestamp` for the parser: Elasticsearch reads `@timestamp`
-            assert t_ns is None and rec["@timestamp"] == _stamp(expected[event_id])
-        else:
-            assert t_ns == iso_to_ns(expected[event_id]["timestamp"])
+# The Fluent Bit configs are run by real Fluent Bit 4.2.8 and 5.1.1 in tests/fluentbit (exec and
+# forward alike); what stays here is Vector's side, which cannot be installed where tests run.
 
 
 @pytest.mark.parametrize("path", VECTOR_CONFIGS, ids=lambda p: p.name)
@@ -202,28 +162,3 @@ def test_vector_exec_delivers_every_event_whole_with_its_time(path, monitor, tmp
     for event_id, (t_ns, event) in got.items():
         assert event == expected[event_id]
         assert t_ns == iso_to_ns(_stamp(expected[event_id])), vrl.engine
-
-
-def test_forward_output_reaches_a_forward_input_with_event_time(monitor, tmp_path):
-    """The forward variant: the connector sends, Fluent Bit's forward input (here a receiver
-    speaking the same protocol) gets the tag, the record, and EventTime = the event's time."""
-    sim, env = monitor
-    cfg = load_fluent_bit(FLUENT_BIT_DIR / "forward-splunk.yaml")
-    [inp] = cfg.inputs
-    expected = _expected(sim)
-    with ForwardReceiver() as fwd:
-        argv = [CONNECTOR, "run", "--output",
-                f"forward://{inp['listen']}:{fwd.port}?tag=docusign.monitor",
-                "--checkpoint", str(tmp_path / "forward.json")]
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
-                              timeout=120)
-        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-        entries = fwd.wait_for(len(expected), timeout_s=30)
-    assert fwd.errors == []
-    got = {e.record["eventId"]: e for e in entries}
-    assert set(got) == set(expected) and len(entries) == len(expected)
-    for event_id, entry in got.items():
-        assert entry.tag == "docusign.monitor"
-        assert entry.record == expected[event_id]
-        assert isinstance(entry.time, EventTime)
-        assert entry.time.to_ns() == iso_to_ns(expected[event_id]["timestamp"])

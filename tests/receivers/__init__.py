@@ -126,10 +126,13 @@ class _Recorder:
 
 
 class _HttpReceiver(_Recorder):
-    """A ThreadingHTTPServer on 127.0.0.1:0 whose handler calls ``self.handle(...)``."""
+    """A ThreadingHTTPServer on 127.0.0.1 whose handler calls ``self.handle(...)``. ``port`` 0
+    lets the OS choose (a test restarts a receiver on the port it had); ``delay_s`` holds each
+    answer back that long, as a slow destination does."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, delay_s: float = 0.0) -> None:
         super().__init__()
+        self.delay_s = delay_s
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -147,6 +150,8 @@ class _HttpReceiver(_Recorder):
                 except (ValueError, OSError, zlib.error) as exc:
                     status, ctype, payload = 400, "text/plain", str(exc).encode()
                 else:
+                    if receiver.delay_s:
+                        time.sleep(receiver.delay_s)
                     status, ctype, payload = receiver.handle(
                         self.command, self.path, headers, body
                     )
@@ -164,7 +169,7 @@ class _HttpReceiver(_Recorder):
 
             do_GET = do_POST = do_PUT = do_HEAD = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -195,8 +200,8 @@ def _json(status: int, obj: Any) -> Tuple[int, str, bytes]:
 class SplunkHecReceiver(_HttpReceiver):
     """Splunk HTTP Event Collector, event endpoint. ``events`` holds the accepted envelopes."""
 
-    def __init__(self, token: str = "00000000-0000-0000-0000-000000000000") -> None:
-        super().__init__()
+    def __init__(self, token: str = "00000000-0000-0000-0000-000000000000", **server: Any) -> None:
+        super().__init__(**server)
         self.token = token
         self.events: List[Dict[str, Any]] = []
 
@@ -243,8 +248,9 @@ class ElasticsearchReceiver(_HttpReceiver):
 
     VERSION = "8.15.0"
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, user: str | None = None, password: str | None = None,
+                 **server: Any) -> None:
+        super().__init__(**server)
         self.user, self.password = user, password
         self.documents: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self.actions: List[Tuple[str, Dict[str, Any], Dict[str, Any] | None]] = []
@@ -373,8 +379,8 @@ class ElasticsearchReceiver(_HttpReceiver):
 class LokiReceiver(_HttpReceiver):
     """Loki push API, JSON flavour. ``entries`` holds ``(labels, ns_timestamp, line)``."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **server: Any) -> None:
+        super().__init__(**server)
         self.entries: List[Tuple[Dict[str, str], int, str]] = []
 
     def handle(self, method, path, headers, body):  # type: ignore[no-untyped-def]
