@@ -90,3 +90,14 @@ def test_pem_text_given_as_the_key_file_is_never_echoed(connector, log_format):
         assert not [ln for ln in body if ln[:24] in err]
         if log_format == "json":
             assert json.loads(err.strip().splitlines()[-1])["level"] == "error"
+
+
+def test_durations_are_accepted_for_max_lag_and_poll_interval(simulator, connector):
+    assert connector.run("run").returncode == 0
+    for lag in ("15m", "2h", "900", "90s"):
+        proc = connector.run("status", "--max-lag", lag)
+        assert proc.returncode == 0, (lag, proc.stderr.decode())
+    check = connector.run("check", "--poll-interval", "30s")
+    assert check.returncode == 0, check.stderr.decode()
+    text = check.stdout.decode()
+    assert "30 s" in text and "--poll-interval 30 s is below 60 s" in text
