@@ -660,3 +660,10 @@ def test_without_home_the_default_checkpoint_names_the_setting_to_use(
 def test_redirect_uri_must_be_an_https_url(env: dict[str, str], uri: str) -> None:
     line = config_error(env, {"redirect_uri": uri}, command="consent-url").line()
     assert line.startswith("--redirect-uri") and "https" in line
+
+
+def test_a_bad_monitor_url_gives_a_monitor_host_as_the_example(env: dict[str, str]) -> None:
+    line = config_error({**env, "DOCUSIGN_MONITOR_URL": "lens-d.docusign.net"}).line()
+    assert "e.g. https://lens-d.docusign.net" in line and "account-d" not in line
+    line = config_error({**env, "DOCUSIGN_AUTH_URL": "account-d.docusign.com"}).line()
+    assert "e.g. https://account-d.docusign.com" in line
