@@ -10,9 +10,12 @@ class: Entity Management with an activity guessed from the verb, ECS ``configura
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Callable, Dict, Generic, Tuple, TypeVar
 
-__all__ = ["Classification", "classify", "KNOWN"]
+__all__ = ["Classification", "classify", "KNOWN", "PerKind"]
+
+T = TypeVar("T")
+KindKey = Tuple[str, str, str, str, str]  # object, action, source, field, result
 
 # OCSF 1.8.0 class uids
 DETECTION_FINDING = 2004
@@ -142,3 +145,24 @@ def _verb(action: str) -> Tuple[int, str]:
         if action.endswith(ending):
             return activity, ecs_type
     return 99, "info"
+
+
+class PerKind(Generic[T]):
+    """What a mapping builds once per kind of event (object, action, source, field, result) and
+    reuses for every event of that kind; bounded, since DocuSign may invent kinds."""
+
+    LIMIT = 4096
+
+    def __init__(self, build: Callable[[str, str, str, str, str], T]) -> None:
+        self._build = build
+        self._built: Dict[KindKey, T] = {}
+
+    def get(self, obj: str, action: str, source: str, field: str, result: str) -> T:
+        key = (obj, action, source, field, result)
+        found = self._built.get(key)
+        if found is None:
+            found = self._build(*key)
+            if len(self._built) >= self.LIMIT:
+                self._built.clear()
+            self._built[key] = found
+        return found

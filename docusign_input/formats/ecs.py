@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Mapping, Tuple
 
-from .classes import classify
+from .classes import PerKind, classify
 from .countries import iso_code
 from .values import canonical_ip, epoch_ms
 
@@ -173,18 +173,7 @@ class _Static:
         self.alert = kind.kind == "alert"
 
 
-_statics: Dict[Tuple[str, str, str, str, str], _Static] = {}
-
-
-def _static(obj: str, action: str, source: str, field: str, result: str) -> _Static:
-    key = (obj, action, source, field, result)
-    found = _statics.get(key)
-    if found is None:
-        found = _Static(*key)
-        if len(_statics) >= _CACHE_LIMIT:
-            _statics.clear()
-        _statics[key] = found
-    return found
+_static = PerKind(_Static).get
 
 
 def _text(value: Any) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from . import classes as c
+from .classes import PerKind
 from .countries import iso_code
 from .values import canonical_ip, epoch_ms
 
@@ -243,18 +244,7 @@ class _Static:
         self.class_uid, self.activity_id = kind.class_uid, kind.activity_id
 
 
-_statics: Dict[Tuple[str, str, str, str, str], _Static] = {}
-
-
-def _static(obj: str, action: str, source: str, field: str, result: str) -> _Static:
-    key = (obj, action, source, field, result)
-    found = _statics.get(key)
-    if found is None:
-        found = _Static(*key)
-        if len(_statics) >= _CACHE_LIMIT:
-            _statics.clear()
-        _statics[key] = found
-    return found
+_static = PerKind(_Static).get
 
 
 @dataclass
