@@ -106,3 +106,23 @@ def test_reporter_blanks_secrets_but_keeps_the_consent_url_client_id():
     line = stream.getvalue()
     assert line.count("secret-key-123") == 1 and "client_id=secret-key-123" in line
     assert "tok.en+value" not in line and line.count("\n") == 1
+
+
+def test_a_page_read_after_a_stop_request_is_not_confirmed(tmp_path):
+    """A reader that is stopping too may read the pipe only to discard it (Fluent Bit pauses
+    its inputs on SIGTERM; 5.1 signals us at the same moment): a page whose delivery overlaps
+    a stop request is not checkpointed, even when the pipe empties. It comes again next run."""
+    import os
+    import threading
+
+    from docusign_input.signals import Stopped
+
+    read_fd, write_fd = os.pipe()
+    drained = threading.Thread(target=lambda: [None for _ in iter(
+        lambda: os.read(read_fd, 65536), b"")], daemon=True)
+    drained.start()
+    out = StdoutOutput(os.fdopen(write_fd, "wb"))
+    with pytest.raises(Stopped):
+        out.deliver([{"eventId": "x", "pad": "p" * 1000}], lambda: True)
+    out.stream.close()
+    drained.join(5)
