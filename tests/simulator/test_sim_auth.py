@@ -23,6 +23,12 @@ class FakeClock:
         return self.now
 
 
+class FromNow(int):
+    """Seconds from the moment the test runs: a time taken when the parameters are collected
+    goes stale in a suite that reaches this test ten minutes later (an `iat` "in the future"
+    is then in the past, and the assertion is valid)."""
+
+
 def error_of(response: requests.Response) -> tuple:
     assert response.status_code == 400, response.text
     body = response.json()
@@ -69,14 +75,14 @@ def test_wrong_grant_type_is_unsupported(simulator: Simulator) -> None:
         ({"sub": "admin@example.com"}, (), ("invalid_grant", "invalid_subject")),
         ({"aud": "account-d.docusign.com"}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
         ({}, ("exp",), ("invalid_grant", "no_valid_keys_or_signatures")),
-        ({"exp": int(time.time()) + 7200}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
+        ({"exp": FromNow(7200)}, (), ("invalid_grant", "no_valid_keys_or_signatures")),
         (
-            {"iat": int(time.time()) + 600, "exp": int(time.time()) + 1200},
+            {"iat": FromNow(600), "exp": FromNow(1200)},
             (),
             ("invalid_grant", "no_valid_keys_or_signatures"),
         ),
         (
-            {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
+            {"iat": FromNow(-7200), "exp": FromNow(-3600)},
             (),
             ("invalid_grant", "expired_grant"),
         ),
@@ -87,7 +93,9 @@ def test_wrong_grant_type_is_unsupported(simulator: Simulator) -> None:
 def test_bad_assertions_get_docusign_errors(
     simulator: Simulator, claims: dict, drop: tuple, expected: tuple
 ) -> None:
-    assertion = make_assertion(simulator, drop=drop, **claims)
+    now = int(simulator.config.clock())
+    resolved = {k: now + v if isinstance(v, FromNow) else v for k, v in claims.items()}
+    assertion = make_assertion(simulator, drop=drop, **resolved)
     assert error_of(request_token(simulator, assertion)) == expected
 
 
