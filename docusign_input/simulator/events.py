@@ -20,6 +20,7 @@ __all__ = [
     "EventFactory",
     "KINDS",
     "Kind",
+    "monitor_event",
     "SEVERITIES",
     "random_guid",
     "render_json",
@@ -173,6 +174,85 @@ def random_guid(rng: random.Random) -> str:
     n = (n & ~(0xC << 60)) | (0x8 << 60)
     h = f"{n:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def monitor_event(
+    *,
+    timestamp: str,
+    event_id: str,
+    account_id: str,
+    organization_id: str,
+    user_id: str,
+    integrator_key: str,
+    agent: str,
+    client_info: Tuple[str, str, str, str, str],
+    ip: str,
+    place: Tuple[str, str, str, float, float],
+    obj: str,
+    action: str,
+    prop: str,
+    field: str,
+    result: str,
+    source: str,
+    user_member: bool,
+    referenced: str,
+    referenced_member: bool,
+    affected: str,
+    affected_member: bool,
+    data: Dict[str, Any],
+) -> Dict[str, Any]:
+    """One Monitor event with every SDK 2.x field, absent values as empty strings, in the order
+    DocuSign sends them: the one layout the background and the attack scenarios share.
+    ``client_info`` is (browser family, major, minor, device family, os family); ``place`` is
+    (country, state, city, latitude, longitude), also repeated at the top level as DocuSign does."""
+    browser, major, minor, device, os_family = client_info
+    country, state, city, lat, lon = place
+    return {
+        "timestamp": timestamp,
+        "eventId": event_id,
+        "site": "DEMO",
+        "accountId": account_id,
+        "organizationId": organization_id,
+        "userId": user_id,
+        "integratorKey": integrator_key,
+        "userAgent": agent,
+        "userAgentClientInfo": {
+            "browser": {"family": browser, "major": major, "minor": minor, "patch": ""},
+            "device": {"family": device, "brand": "", "model": ""},
+            "os": {"family": os_family, "major": "", "minor": "", "patch": "", "patchMinor": ""},
+        },
+        "ipAddress": ip,
+        "ipAddressLocation": {
+            "latitude": lat,
+            "longitude": lon,
+            "country": country,
+            "state": state,
+            "city": city,
+        },
+        "object": obj,
+        "action": action,
+        "property": prop,
+        "field": field,
+        "result": result,
+        "source": source,
+        "isUserMemberOfDomain": user_member,
+        "referencedUserIsMemberOfDomain": referenced_member,
+        "referencedUserId": referenced,
+        "proxyStatus": "",
+        "proxyType": "",
+        "proxyLevel": "",
+        "latitude": lat,
+        "longitude": lon,
+        "city": city,
+        "state": state,
+        "country": country,
+        "device": device,
+        "browser": browser,
+        "os": os_family,
+        "affectedUserId": affected,
+        "affectedUserIsMemberOfDomain": affected_member,
+        "data": data,
+    }
 
 
 @dataclass(frozen=True)
@@ -364,55 +444,18 @@ class EventFactory:
         referenced = affected or (random_guid(rng) if obj == "Account" else "")
         octets = (rng.randint(11, 223), rng.randrange(256), rng.randrange(256), rng.randint(1, 254))
         ip = ".".join(map(str, octets))
-        return {
-            "timestamp": _TS,
-            "eventId": _ID,
-            "site": "DEMO",
-            "accountId": self._account_id,
-            "organizationId": self._organization_id,
-            "userId": rng.choice(self._user_ids),
-            "integratorKey": rng.choice(("##DOCUSIGN_INTERNAL_NOT_USED##", random_guid(rng))),
-            "userAgent": agent,
-            "userAgentClientInfo": {
-                "browser": {"family": browser, "major": major, "minor": "0", "patch": ""},
-                "device": {"family": device, "brand": "", "model": ""},
-                "os": {
-                    "family": os_family,
-                    "major": "",
-                    "minor": "",
-                    "patch": "",
-                    "patchMinor": "",
-                },
-            },
-            "ipAddress": ip,
-            "ipAddressLocation": {
-                "latitude": lat,
-                "longitude": lon,
-                "country": country,
-                "state": state,
-                "city": city,
-            },
-            "object": obj,
-            "action": action,
-            "property": prop,
-            "field": field,
-            "result": result,
-            "source": source,
-            "isUserMemberOfDomain": rng.random() < 0.7,
-            "referencedUserIsMemberOfDomain": bool(referenced) and rng.random() < 0.5,
-            "referencedUserId": referenced,
-            "proxyStatus": "",
-            "proxyType": "",
-            "proxyLevel": "",
-            "latitude": lat,
-            "longitude": lon,
-            "city": city,
-            "state": state,
-            "country": country,
-            "device": device,
-            "browser": browser,
-            "os": os_family,
-            "affectedUserId": affected,
-            "affectedUserIsMemberOfDomain": bool(affected) and rng.random() < 0.5,
-            "data": data,
-        }
+        user_id = rng.choice(self._user_ids)
+        integrator_key = rng.choice(("##DOCUSIGN_INTERNAL_NOT_USED##", random_guid(rng)))
+        user_member = rng.random() < 0.7
+        referenced_member = bool(referenced) and rng.random() < 0.5
+        affected_member = bool(affected) and rng.random() < 0.5
+        return monitor_event(
+            timestamp=_TS, event_id=_ID, account_id=self._account_id,
+            organization_id=self._organization_id, user_id=user_id,
+            integrator_key=integrator_key, agent=agent,
+            client_info=(browser, major, "0", device, os_family),
+            ip=ip, place=(country, state, city, lat, lon),
+            obj=obj, action=action, prop=prop, field=field, result=result, source=source,
+            user_member=user_member, referenced=referenced, referenced_member=referenced_member,
+            affected=affected, affected_member=affected_member, data=data,
+        )  # fmt: skip

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from .events import random_guid
+from .events import monitor_event, random_guid
 
 __all__ = ["Scenario", "SCENARIOS", "ScenarioEvent", "scenario_events", "is_finding"]
 
@@ -86,53 +86,16 @@ def _event(
     data: Dict[str, Any] | None = None,
 ) -> Dict[str, Any]:
     """Every SDK 2.x field, absent values as empty strings, in the order DocuSign sends them."""
-    country, state, city, lat, lon = place
-    return {
-        "timestamp": "",  # filled in by scenario_events() once the start instant is known
-        "eventId": random_guid(cast.rng),
-        "site": "DEMO",
-        "accountId": cast.account_id,
-        "organizationId": cast.organization_id,
-        "userId": user_id,
-        "integratorKey": "##DOCUSIGN_INTERNAL_NOT_USED##",
-        "userAgent": agent,
-        "userAgentClientInfo": {
-            "browser": {"family": "Other", "major": "", "minor": "", "patch": ""},
-            "device": {"family": "Other", "brand": "", "model": ""},
-            "os": {"family": "Linux", "major": "", "minor": "", "patch": "", "patchMinor": ""},
-        },
-        "ipAddress": ip,
-        "ipAddressLocation": {
-            "latitude": lat,
-            "longitude": lon,
-            "country": country,
-            "state": state,
-            "city": city,
-        },
-        "object": obj,
-        "action": action,
-        "property": prop,
-        "field": field,
-        "result": result,
-        "source": source,
-        "isUserMemberOfDomain": True,
-        "referencedUserIsMemberOfDomain": bool(affected),
-        "referencedUserId": affected,
-        "proxyStatus": "",
-        "proxyType": "",
-        "proxyLevel": "",
-        "latitude": lat,
-        "longitude": lon,
-        "city": city,
-        "state": state,
-        "country": country,
-        "device": "Other",
-        "browser": "Other",
-        "os": "Linux",
-        "affectedUserId": affected,
-        "affectedUserIsMemberOfDomain": bool(affected),
-        "data": data or {},
-    }
+    # The timestamp is filled in by scenario_events() once the start instant is known.
+    return monitor_event(
+        timestamp="", event_id=random_guid(cast.rng), account_id=cast.account_id,
+        organization_id=cast.organization_id, user_id=user_id,
+        integrator_key="##DOCUSIGN_INTERNAL_NOT_USED##", agent=agent,
+        client_info=("Other", "", "", "Other", "Linux"), ip=ip, place=place,
+        obj=obj, action=action, prop=prop, field=field, result=result, source=source,
+        user_member=True, referenced=affected, referenced_member=bool(affected),
+        affected=affected, affected_member=bool(affected), data=data or {},
+    )  # fmt: skip
 
 
 def _login(cast: _Cast, user_id: str, ip: str, result: str, **kw: Any) -> Dict[str, Any]:
