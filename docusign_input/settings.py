@@ -45,6 +45,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .formats import FORMATS
 from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
 
 __all__ = [
@@ -265,16 +266,19 @@ def same_user(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def _secret_text(value: _Value, what: str) -> str:
+    """A one-line secret from its variable or its ``_FILE`` (trailing newline dropped)."""
+    if not value.from_file:
+        return _text(value)
+    assert isinstance(value.raw, bytes)
+    try:
+        return value.raw.decode("utf-8").strip()  # files usually end with a newline
+    except UnicodeDecodeError:
+        raise ConfigError(f"{value.label} is not a text file", f"put only {what} in it") from None
+
+
 def _integration_key(value: _Value) -> Secret:
-    if value.from_file:
-        assert isinstance(value.raw, bytes)
-        try:
-            text = value.raw.decode("utf-8").strip()  # files usually end with a newline
-        except UnicodeDecodeError:
-            raise ConfigError(f"{value.label} is not a text file",
-                              "put only the Integration Key GUID in it") from None
-    else:
-        text = _text(value)
+    text = _secret_text(value, "the Integration Key GUID")
     # Never echo the value: it is a secret, even when malformed.
     if not _GUID.match(text):
         raise ConfigError(
@@ -569,22 +573,14 @@ def _output(value: _Value) -> str:
 
 def _event_format(value: _Value) -> str:
     text = _text(value).lower()
-    if text not in ("raw", "ecs", "ocsf"):
+    if text not in FORMATS:
         raise ConfigError(f"{value.label} {text!r} is not an event format",
-                          "use raw, ecs or ocsf")
+                          f"use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
     return text
 
 
 def _shared_key(value: _Value) -> Secret:
-    if value.from_file:
-        assert isinstance(value.raw, bytes)
-        try:
-            text = value.raw.decode("utf-8").strip()  # files usually end with a newline
-        except UnicodeDecodeError:
-            raise ConfigError(f"{value.label} is not a text file",
-                              "put only the shared key in it, as text") from None
-    else:
-        text = _text(value)
+    text = _secret_text(value, "the shared key, as text")
     if not text:
         raise ConfigError(f"{value.label} is empty",
                           "give the shared_key of the receiver's forward input, or unset it")
