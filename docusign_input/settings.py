@@ -52,6 +52,7 @@ __all__ = [
     "Settings",
     "Secret",
     "Spec",
+    "Entry",
     "SettingsProblems",
     "load_settings",
     "specs_for",
@@ -65,6 +66,7 @@ __all__ = [
     "MIN_POLL_INTERVAL_S",
     "is_loopback",
     "pem_line",
+    "read_toml_file",
 ]
 
 #: Where the consent page sends the admin afterwards. It must be registered on the integration
@@ -944,19 +946,40 @@ class SettingsProblems(ConfigError):
             )
 
 
+@dataclass(frozen=True)
+class Entry:
+    """Settings given for one organization in an organizations file (``organizations``): one more
+    layer, whose values are read by the same parsers and named by ``label`` in messages."""
+
+    values: Mapping[str, object]
+    label: Callable[[str], str]
+    base: Path | None = None
+
+
 class _Sources:
     """The three layers, highest first, and the rule that picks a setting from them."""
 
     def __init__(
-        self, flags: Mapping[str, object], environ: Mapping[str, str], config_file: Path | None
+        self,
+        flags: Mapping[str, object],
+        environ: Mapping[str, str],
+        config_file: Path | None,
+        entry: Entry | None = None,
     ) -> None:
         self.flags = flags
         self.environ = environ
         self.config_file = config_file
         self.file: dict[str, Any] = _read_toml(config_file) if config_file else {}
+        self.entry = entry
 
     def _layers(self, key: str, flag: str | None, env: str | None) -> list[_Value | None]:
         found: list[_Value | None] = []
+        if self.entry is not None:
+            # An organization's own entry: its keys are refused in every other layer, so where it
+            # stands among them decides nothing; first, so that it names the file.
+            value = self.entry.values.get(key)
+            found.append(None if _unset(value) else _Value(
+                value, self.entry.label(key), self.entry.base, self.environ))
         value = self.flags.get(key) if flag else None
         found.append(None if _unset(value) else _Value(value, flag or key, environ=self.environ))
         value = self.environ.get(env) if env else None
@@ -1002,27 +1025,33 @@ def _unset(value: object) -> bool:
 _TOML_FIX = "give the path of a TOML file"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml_file(path: Path, what: str, fix: str, example: str) -> dict[str, Any]:
+    """A TOML file's tables, or one ``ConfigError`` naming it as ``what`` (``--config PATH``)."""
     import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} does not exist", fix) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} is a directory", fix) from None
+    except PermissionError:
+        raise ConfigError(f"{what} cannot be read by this user",
+                          "make it readable by the user running the connector") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} is not valid TOML ({exc})", example) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     if looks_like_key_material(str(path)) or _GUID.match(str(path).strip()):
         raise ConfigError("--config holds key material or a GUID, not a file path (not shown)",
                           _TOML_FIX + "; secrets come only from the environment or a _FILE "
                           "variable")
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path} does not exist", _TOML_FIX) from None
-    except IsADirectoryError:
-        raise ConfigError(f"--config {path} is a directory", _TOML_FIX) from None
-    except PermissionError:
-        raise ConfigError(f"--config {path} cannot be read by this user",
-                          "make it readable by the user running the connector") from None
-    except OSError as exc:
-        raise ConfigError(f"--config {path} cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path} is not valid TOML ({exc})",
-                          'write one setting per line, e.g. environment = "production"') from None
+    data = read_toml_file(path, f"--config {path}", _TOML_FIX,
+                          'write one setting per line, e.g. environment = "production"')
     unknown = sorted(set(data) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(
@@ -1154,6 +1183,7 @@ def load_settings(
     config_file: Path | None = None,
     now: datetime | None = None,
     collect: bool = False,
+    entry: Entry | None = None,
 ) -> Settings:
     """Build the one ``Settings`` value, or raise ``ConfigError`` naming the bad setting.
 
@@ -1163,12 +1193,13 @@ def load_settings(
     secrets; ``consent-url`` only the environment and the integration key: an admin grants
     consent before anyone has a user ID or a key pair in place). ``now``: the one clock the
     Backfill Start Time is resolved against. ``collect``: raise ``SettingsProblems`` with every
-    problem found instead of stopping at the first.
+    problem found instead of stopping at the first. ``entry``: one organization's settings from an
+    organizations file (``organizations``), read like any other layer.
     """
     if command not in _ALL:
         raise ValueError(f"unknown command {command!r}")
     now = now or datetime.now(timezone.utc)
-    src = _Sources(flags, environ, config_file)
+    src = _Sources(flags, environ, config_file, entry)
     loader = _Loader(src, command)
     problems: list[ConfigError] = []
     for spec in _SPECS.values():
