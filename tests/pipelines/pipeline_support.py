@@ -210,13 +210,17 @@ def load_fluent_bit(path: Path) -> FluentBitConfig:
 
 # --- Fluent Bit option checking ------------------------------------------------------------------
 
-_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+#: ${VAR}, or ${VAR:-default} (Fluent Bit 4.2+: the default when VAR is unset or empty).
+_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-(?P<default>[^}]*))?\}$")
 _FB_BOOL = {"on", "off", "true", "false", "yes", "no", "1", "0"}
 
 
 def _fb_value_problem(key: str, value: str, spec: Dict[str, Any]) -> str | None:
-    if _ENV_REF.match(value):
+    ref = _ENV_REF.match(value)
+    if ref and ref.group("default") is None:
         return None  # only known at run time
+    if ref:  # the default must be a valid value itself
+        value = ref.group("default")
     typ = spec.get("type")
     v = value.strip()
     ok = True
@@ -749,5 +753,7 @@ def fluent_bit_loki_push(records: List[Tuple[int, Dict[str, Any]]], out: Dict[st
 
 
 def expand_env(value: str, env: Dict[str, str]) -> str:
-    """Fluent Bit's ${VAR} expansion."""
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env[m.group(1)], value)
+    """Fluent Bit's ${VAR} and ${VAR:-default} expansion."""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
+                  lambda m: env.get(m.group(1)) or (m.group(2) if m.group(2) is not None
+                                                    else env[m.group(1)]), value)
