@@ -1,5 +1,5 @@
 """The sync engine's decisions, with no I/O: where to start, what of a page to deliver, what the
-next checkpoint is, and when to stop.
+next checkpoint is, when the sync has reached the stream's head, and what to do next.
 
 Everything here takes values and returns values, so the rules about DocuSign's cursor (a repeated
 ``endCursor`` means caught up), ingestion lag (events arrive up to ~5 minutes after their
@@ -20,6 +20,11 @@ from .timestamps import format_time, parse_event_time
 __all__ = [
     "Page",
     "PagePlan",
+    "Head",
+    "Step",
+    "stream_head",
+    "next_step",
+    "INGESTION_LAG",
     "Start",
     "plan_page",
     "start_position",
@@ -51,6 +56,9 @@ MAX_RECENT_IDS = 50_000
 #: equal to the cursor sent. This only bounds a stream that never says so, by time rather than by
 #: a count of pages; the next sync continues from the saved cursor.
 EMPTY_STREAK_MAX_S = 300.0
+#: DocuSign ingests an event up to about five minutes after its own `timestamp`; the stream is in
+#: ingestion order, so a page's timestamps say where it stands only to within this much.
+INGESTION_LAG = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,6 @@ class PagePlan:
     events: list[dict[str, Any]]
     duplicates: int
     position: Position
-    caught_up: bool
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,67 @@ def plan_page(
         recent_event_ids=recent,
         updated_at=stamp,
     )
-    return PagePlan(events, duplicates, next_position, page.end_cursor == sent_cursor)
+    return PagePlan(events, duplicates, next_position)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Whether a page reached the stream's head, and by which rule (docs/contract.md)."""
+
+    reached: bool
+    reason: str = ""
+
+
+#: The two ways a page shows the head (the `reason` of a reached Head).
+UNMOVED = "cursor did not move"
+SHORT_AND_RECENT = "short page of recent events"
+
+
+def stream_head(
+    sent_cursor: str, page: Page, *, page_size: int, now: datetime, poll_interval_s: float
+) -> Head:
+    """Has the sync reached the stream's head with this page?
+
+    Yes when the `endCursor` is the cursor sent (nothing new), or when the page is shorter than
+    `page_size` *and* holds an event stamped within INGESTION_LAG + one poll interval of `now`.
+    A short page alone is not the head: DocuSign's `limit` is a maximum, not a promise, and a
+    backlog may come in short pages; their events are older than that window, so the sync goes
+    on at full speed. At the head an answer holds what was ingested since the previous request,
+    each event stamped at most INGESTION_LAG before its ingestion, so it always has such an event.
+    A page whose events lack usable timestamps falls back to the cursor rule (one more request).
+    """
+    if page.end_cursor == sent_cursor:
+        return Head(True, UNMOVED)
+    if not page.events or len(page.events) >= page_size:
+        return Head(False)
+    poll_s = min(poll_interval_s, 86400.0) if poll_interval_s >= 0 else 0.0  # NaN: 0
+    window = INGESTION_LAG + timedelta(seconds=poll_s)
+    threshold = _order_key(format_time(now - window))
+    for event in reversed(page.events):  # the newest ingested come last: usually one look
+        timestamp = event.get("timestamp")
+        if isinstance(timestamp, str) and _order_key(timestamp) >= threshold:
+            return Head(True, SHORT_AND_RECENT)
+    return Head(False)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What follows a page: `drain` (the next page after `wait_s`, pacing only), `wait` (at the
+    head with --follow: the next sync after `wait_s`) or `end` (at the head, a scheduled run)."""
+
+    action: str
+    wait_s: float = 0.0
+
+
+def next_step(head: Head, *, follow: bool, poll_interval_s: float, pacing_s: float = 0.0) -> Step:
+    """Before the head: drain at full speed (only the rate-limit reserve may slow it). At the
+    head: `--follow` waits the poll interval (or the reserve's pause, if longer); a scheduled
+    `run` ends, exit 0."""
+    if not head.reached:
+        return Step("drain", max(0.0, pacing_s))
+    if not follow:
+        return Step("end")
+    return Step("wait", max(poll_interval_s, pacing_s))
 
 
 def prune_recent_ids(

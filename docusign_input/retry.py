@@ -10,6 +10,7 @@ mode's budget: a scheduled `run` does not sit out an hour inside one tick.
 from __future__ import annotations
 
 import email.utils
+import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -19,6 +20,8 @@ __all__ = [
     "FOLLOW_BACKOFF",
     "SCHEDULED_BACKOFF",
     "RateInfo",
+    "MAX_HINT_S",
+    "RESERVE_SHARE",
     "backoff_s",
     "pacing_delay_s",
     "retry_after_s",
@@ -73,24 +76,52 @@ FOLLOW_BACKOFF = Backoff(base_s=2.0, cap_s=900.0, max_retries=None, max_hint_s=3
 SCHEDULED_BACKOFF = Backoff(base_s=60.0, cap_s=900.0, max_retries=None)
 
 
+#: The longest wait a server's hint may ask for and still be believed: DocuSign's windows are an
+#: hour (the hourly allowance) and 30 s (the burst). A hint that is not a finite number from 0 to
+#: this (``1e999``, ``NaN``, ``-5``, a reset a year away) is unusable: ignored, with one warning
+#: naming the header, and the connector's own backoff and pacing apply.
+MAX_HINT_S = 86400.0
+#: Below this share of ``X-RateLimit-Limit`` left, requests are spread until the reset.
+RESERVE_SHARE = 0.10
+_HOUR_S = 3600.0
+
+
 @dataclass(frozen=True)
 class RateInfo:
-    """DocuSign's rate-limit headers, whichever of them were present."""
+    """DocuSign's rate-limit headers, whichever of them were present and usable."""
 
     limit: int | None = None
     remaining: int | None = None
     reset_epoch_s: float | None = None
     burst_limit: int | None = None
     burst_remaining: int | None = None
+    #: Headers present with a value that cannot be used (see MAX_HINT_S), to warn about.
+    unusable: tuple[str, ...] = ()
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateInfo:
+    def from_headers(cls, headers: Mapping[str, str], now_s: float) -> RateInfo:
+        bad: list[str] = []
+
+        def count(name: str) -> int | None:
+            value = _finite(headers.get(name))
+            if value is None or not 0 <= value < 2**53:
+                if headers.get(name) is not None:
+                    bad.append(name)
+                return None
+            return int(value)
+
+        reset = _finite(headers.get("X-RateLimit-Reset"))
+        if reset is not None and not 0 <= reset <= now_s + MAX_HINT_S:
+            reset = None
+        if reset is None and headers.get("X-RateLimit-Reset") is not None:
+            bad.append("X-RateLimit-Reset")
         return cls(
-            limit=_int(headers.get("X-RateLimit-Limit")),
-            remaining=_int(headers.get("X-RateLimit-Remaining")),
-            reset_epoch_s=_int(headers.get("X-RateLimit-Reset")),
-            burst_limit=_int(headers.get("X-BurstLimit-Limit")),
-            burst_remaining=_int(headers.get("X-BurstLimit-Remaining")),
+            limit=count("X-RateLimit-Limit"),
+            remaining=count("X-RateLimit-Remaining"),
+            reset_epoch_s=reset,
+            burst_limit=count("X-BurstLimit-Limit"),
+            burst_remaining=count("X-BurstLimit-Remaining"),
+            unusable=tuple(bad),
         )
 
 
@@ -101,45 +132,55 @@ BURST_WINDOW_S = 30.0
 def pacing_delay_s(rate: RateInfo, now_epoch_s: float) -> float:
     """How long to pause before the next request so that we slow down before DocuSign says 429.
 
-    When less than a tenth of the hourly allowance is left, spread what remains evenly until the
-    reset; when less than a tenth of the burst allowance is left, spread it over the burst window.
+    The reserve: when less than RESERVE_SHARE of the hourly allowance is left, spread what remains
+    evenly until the reset (time to reset / remaining), and with one request left wait for the
+    reset, so the connector never takes the account's last request. When less than a tenth of the
+    burst allowance is left, spread it over the burst window.
     """
     delay = 0.0
-    if rate.limit and rate.remaining is not None and rate.remaining < rate.limit / 10:
+    if rate.limit and rate.remaining is not None and rate.remaining < rate.limit * RESERVE_SHARE:
         if rate.reset_epoch_s is not None:
-            until_reset = max(0.0, rate.reset_epoch_s - now_epoch_s)
-            delay = max(delay, until_reset / max(rate.remaining, 1))
+            until_reset = min(_HOUR_S, max(0.0, rate.reset_epoch_s - now_epoch_s))
+            delay = until_reset / rate.remaining if rate.remaining > 1 else until_reset
     if (
         rate.burst_limit
         and rate.burst_remaining is not None
         and rate.burst_remaining < rate.burst_limit / 10
     ):
         delay = max(delay, BURST_WINDOW_S / max(rate.burst_remaining, 1))
-    return min(delay, 900.0)
+    return delay
 
 
 def retry_after_s(value: str | None, now_s: float) -> float | None:
-    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; ``None`` if absent/bad."""
+    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; ``None`` if absent or
+    unusable (not a finite number of seconds from 0 to MAX_HINT_S, or not a date)."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if 0 <= seconds <= MAX_HINT_S else None  # NaN fails both
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
-    return max(0.0, when.timestamp() - now_s)
+    try:
+        seconds = when.timestamp() - now_s
+    except (OverflowError, ValueError, OSError):
+        return None
+    return max(0.0, seconds) if seconds <= MAX_HINT_S else None
 
 
-def _int(value: str | None) -> int | None:
+def _finite(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return int(float(value))
+        number = float(value)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None

@@ -47,6 +47,8 @@ class Reporter(Protocol):
 
     def debug(self, message: str, **fields: Any) -> None: ...
 
+    def warning(self, message: str, **fields: Any) -> None: ...
+
 
 #: The answer's headers `--log-level debug` shows for each request.
 _DEBUG_HEADERS = (
@@ -74,6 +76,9 @@ class StreamClient:
         self.session = session
         #: Only for `--log-level debug`: one line per request (status, rate limit, trace token).
         self.reporter = reporter if reporter is not None and reporter.threshold <= 10 else None
+        #: Warns once per header about a server hint it cannot use (retry.MAX_HINT_S).
+        self.warner = reporter
+        self._warned_hints: set[str] = set()
         #: How the user gave the Monitor URL, to name it when the URL proves wrong.
         self.url_setting = url_setting
         self.monitor_url = monitor_url
@@ -136,7 +141,9 @@ class StreamClient:
                 f"cannot reach DocuSign Monitor at {self.url} ({_reason(exc)})", _NETWORK_FIX
             ) from None
         trace = response.headers.get("X-DocuSign-TraceToken")
-        self.last_rate = RateInfo.from_headers(response.headers)
+        now = time.time()
+        self.last_rate = RateInfo.from_headers(response.headers, now)
+        self._warn_unusable(self.last_rate.unusable, response.headers)
         status = response.status_code
         if self.reporter is not None:
             answered = response.headers
@@ -214,11 +221,16 @@ class StreamClient:
                 trace_token=trace,
             )
         if status == 429:
+            headers = response.headers
+            hint = _wait_hint_s(headers)
+            asked = headers.get("Retry-After")
+            if asked and retry_after_s(asked, time.time()) is None:
+                self._warn_unusable(("Retry-After",), headers)
             return RateLimited(
                 "DocuSign rate limit reached (429)",
                 "the collector waits as DocuSign asks; lower the polling frequency if it persists",
                 trace_token=trace,
-                retry_after_s=_wait_hint_s(response.headers),
+                retry_after_s=hint,
             )
         if status == 400 and cursor and not _looks_like_time(cursor):
             return CursorRejected(
@@ -233,6 +245,20 @@ class StreamClient:
             f"DocuSign Monitor answered HTTP {status}{': ' + detail if detail else ''}",
             trace_token=trace,
         )
+
+
+    def _warn_unusable(self, names: tuple[str, ...], headers: Any) -> None:
+        """One warning per header for the life of the client: a server that keeps sending the
+        same nonsense must not fill stderr."""
+        for name in names:
+            if name in self._warned_hints or self.warner is None:
+                continue
+            self._warned_hints.add(name)
+            self.warner.warning(
+                f"DocuSign sent an unusable {name} header; ignoring it (the connector's own "
+                "backoff and pacing apply)",
+                value=str(headers.get(name))[:40],
+            )
 
 
 _NETWORK_FIX = "check the network path to DocuSign (proxy HTTPS_PROXY, firewall, DNS)"
@@ -266,7 +292,7 @@ def _wait_hint_s(headers: Any) -> float | None:
     hint = retry_after_s(headers.get("Retry-After"), now)
     if hint is not None:
         return hint
-    rate = RateInfo.from_headers(headers)
+    rate = RateInfo.from_headers(headers, now)
     if rate.burst_remaining == 0 and (rate.remaining is None or rate.remaining > 0):
         return BURST_WINDOW_S
     if rate.reset_epoch_s is not None and (rate.remaining is None or rate.remaining == 0):

@@ -19,9 +19,11 @@ from .engine import (
     Page,
     PagePlan,
     newest_instant,
+    next_step,
     plan_page,
     resume_after_rejected_cursor,
     start_position,
+    stream_head,
 )
 from .errors import (
     BadAnswer,
@@ -53,6 +55,10 @@ class SyncResult:
     events: int = 0
     duplicates: int = 0
     duration_s: float = 0.0
+    #: How the sync ended: the head rule that matched (engine.stream_head), or why it stopped
+    #: before the head; and how long `--follow` waits before the next sync (engine.next_step).
+    head: str = ""
+    next_sync_in_s: float = 0.0
 
 
 def deliver(
@@ -123,6 +129,10 @@ class Collector:
         self.rand = rand
         self.backoff = backoff
         self._source: PageSource | None = None
+        #: `follow` sets it: at the stream's head the sync then waits instead of ending the run.
+        self.following = False
+        #: The rate-limit reserve's warning is said once per stretch of low allowance.
+        self._reserve_warned = False
         #: The checkpoint as last saved: what a failure is recorded on, and where a stop stands.
         self.current: Checkpoint | None = None
         #: Events delivered by this process, for the stop line.
@@ -189,7 +199,21 @@ class Collector:
             result.duplicates += plan.duplicates
             if plan.duplicates:
                 self.reporter.debug("dropped events already delivered", duplicates=plan.duplicates)
-            if plan.caught_up:
+            head = stream_head(
+                cursor,
+                page,
+                page_size=self.page_size,
+                now=self.now(),
+                poll_interval_s=self.poll_interval_s,
+            )
+            step = next_step(
+                head,
+                follow=self.following,
+                poll_interval_s=self.poll_interval_s,
+                pacing_s=self._pacing_s(source),
+            )
+            if step.action != "drain":
+                result.head, result.next_sync_in_s = head.reason, step.wait_s
                 break
             now_m = self.monotonic()
             if page.events:
@@ -202,21 +226,39 @@ class Collector:
                     "the next sync continues from the saved cursor",
                     pages=result.pages,
                 )
+                result.head, result.next_sync_in_s = "empty pages", self.poll_interval_s
+                break
+            if not self.following and step.wait_s > self.backoff.max_hint_s:
+                # A scheduled run does not sit out the reserve's pause: the next run continues.
+                result.head = "rate-limit reserve"
                 break
             if now_m >= next_progress:
                 self._progress(result, now_m - started)
                 next_progress = now_m + self.PROGRESS_EVERY_S
             cursor = page.end_cursor
-            pause = pacing_delay_s(source.last_rate, self.clock())
-            if pause > 0:
-                self.reporter.info(
-                    "slowing down: DocuSign's rate-limit allowance is running low",
-                    pause_s=round(pause, 1),
-                )
-                self._rate_wait_s += pause
-                self.stopper.sleep(pause)
+            if step.wait_s > 0:
+                self._rate_wait_s += step.wait_s
+                self.stopper.sleep(step.wait_s)
         result.duration_s = self.monotonic() - started
         return self._finish(result)
+
+    def _pacing_s(self, source: PageSource) -> float:
+        """The rate-limit reserve's pause before the next request (retry.pacing_delay_s), said
+        once on stderr each time the allowance falls below the reserve."""
+        rate = source.last_rate
+        pause = pacing_delay_s(rate, self.clock())
+        if pause <= 0:
+            self._reserve_warned = False
+        elif not self._reserve_warned:
+            self._reserve_warned = True
+            self.reporter.warning(
+                "DocuSign's rate-limit allowance is below the reserve: spreading the remaining "
+                "requests until the reset, so other integrations on the account keep theirs",
+                remaining=rate.remaining,
+                limit=rate.limit,
+                pause_s=round(pause, 1),
+            )
+        return pause
 
     def lag_s(self, checkpoint: Checkpoint) -> float | None:
         """How far the newest delivered event is behind now (never negative)."""
@@ -301,11 +343,13 @@ class Collector:
         on this machine (settings, disk, stdout) ends the process.
         """
         failures = 0
+        self.following = True
         while True:
             try:
-                checkpoint = self.sync(checkpoint).checkpoint
+                result = self.sync(checkpoint)
+                checkpoint = result.checkpoint
                 failures = 0
-                self.stopper.sleep(self.poll_interval_s)
+                self.stopper.sleep(result.next_sync_in_s)
             except ConnectorError as exc:
                 if not exc.heals_outside:
                     raise

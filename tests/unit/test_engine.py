@@ -15,6 +15,7 @@ from docusign_input.engine import (
     prune_recent_ids,
     resume_after_rejected_cursor,
     start_position,
+    stream_head,
 )
 from docusign_input.timestamps import format_time
 
@@ -76,13 +77,15 @@ def test_page_plan_moves_cursor_and_keeps_order():
     plan = plan_page(fresh(), "2026-11-28T11:00:00Z", page, now=NOW, page_size=2000)
     assert [e["eventId"] for e in plan.events] == ["id-1", "id-2", "id-3"]
     assert plan.position.cursor == "aa_next"
-    assert not plan.caught_up
     assert plan.position.updated_at == "2026-11-28T12:00:00Z"
 
 
 def test_repeated_end_cursor_means_caught_up():
-    plan = plan_page(fresh(), "aa_same", Page([], "aa_same"), now=NOW, page_size=10)
-    assert plan.caught_up and plan.events == []
+    page = Page([], "aa_same")
+    plan = plan_page(fresh(), "aa_same", page, now=NOW, page_size=10)
+    assert plan.events == []
+    head = stream_head("aa_same", page, page_size=10, now=NOW, poll_interval_s=60)
+    assert head.reached and head.reason == "cursor did not move"
 
 
 def test_events_already_delivered_are_dropped_within_and_across_pages():

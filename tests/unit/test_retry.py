@@ -53,15 +53,20 @@ def test_run_gives_up_follow_never_does():
 
 def test_pacing_spreads_remaining_allowance_until_reset():
     rate = RateInfo.from_headers(
-        {"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "100", "X-RateLimit-Reset": "1200"}
+        {"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "100", "X-RateLimit-Reset": "1200"},
+        now_s=200,
     )
     assert pacing_delay_s(rate, now_epoch_s=200) == 10.0
-    plenty = RateInfo.from_headers({"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "2000"})
+    plenty = RateInfo.from_headers(
+        {"X-RateLimit-Limit": "3000", "X-RateLimit-Remaining": "2000"}, now_s=0
+    )
     assert pacing_delay_s(plenty, 0) == 0
 
 
 def test_pacing_slows_down_when_burst_allowance_runs_low():
-    rate = RateInfo.from_headers({"X-BurstLimit-Limit": "200", "X-BurstLimit-Remaining": "5"})
+    rate = RateInfo.from_headers(
+        {"X-BurstLimit-Limit": "200", "X-BurstLimit-Remaining": "5"}, now_s=0
+    )
     assert pacing_delay_s(rate, 0) == 6.0
     assert pacing_delay_s(RateInfo(), 0) == 0
 

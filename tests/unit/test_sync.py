@@ -274,3 +274,87 @@ def test_an_idle_poll_that_finds_nothing_logs_at_debug(tmp_path):
     c.reporter = Reporter(level="debug", stream=log)
     c.sync(Checkpoint("development", "u", position=Position(cursor="")))
     assert "sync done" in log.getvalue()
+
+
+def recent(n: int, age_s: float = 1.0) -> dict:
+    """An event stamped `age_s` before the collector's clock (NOW_S)."""
+    from datetime import datetime, timezone
+
+    from docusign_input.timestamps import format_time
+
+    stamp = datetime.fromtimestamp(NOW_S - age_s, tz=timezone.utc)
+    return {"timestamp": format_time(stamp), "eventId": f"e{n}"}
+
+
+class LiveEdge(Source):
+    """A busy account at the head: every answer carries one new event and a new cursor, so the
+    cursor never stops moving (the reported case)."""
+
+    def fetch(self, cursor: str, limit: int) -> Page:
+        self.calls.append(cursor)
+        n = len(self.calls)
+        return Page([recent(n)], f"c{n}")
+
+
+def test_a_busy_account_scheduled_run_ends_at_the_head(tmp_path):
+    """The cursor moves on every answer; a run used to page through the live edge forever."""
+    source = LiveEdge({})
+    c, out, store = collector(tmp_path, source)
+    result = c.sync(Checkpoint("development", "u"))
+    assert source.calls == [""] and out.pages == [["e1"]]
+    assert result.head == "short page of recent events" and c.sleeps == []
+    assert store.load().cursor == "c1"
+
+
+def test_follow_at_the_head_of_a_busy_account_waits_the_poll_interval(tmp_path):
+    source = LiveEdge({})
+    c, out, store = collector(tmp_path, source)
+    stopper = c.stopper
+
+    def sleep(seconds: float) -> None:
+        c.sleeps.append(seconds)  # type: ignore[attr-defined]
+        if len(c.sleeps) == 3:  # type: ignore[attr-defined]
+            stopper._requested = True
+            raise Stopped()
+
+    stopper.sleep = sleep  # type: ignore[method-assign]
+    with pytest.raises(Stopped):
+        c.follow(Checkpoint("development", "u"))
+    assert c.sleeps == [60, 60, 60] and len(source.calls) == 3  # one request per interval
+
+
+def test_a_backlog_in_short_pages_drains_without_pauses(tmp_path):
+    """limit is a maximum, not a promise: pages of one event (page size 2) of an hour-old
+    backlog are not the head."""
+    script: dict[str, list[Any]] = {"": [Page([recent(0, 3600)], "c1")]}
+    for n in range(1, 20):
+        script[f"c{n}"] = [Page([recent(n, 3600 - n)], f"c{n + 1}")]
+    script["c20"] = [Page([], "c20")]
+    c, out, store = collector(tmp_path, Source(script))
+    result = c.sync(Checkpoint("development", "u"))
+    assert len(out.pages) == 20 and c.sleeps == []
+    assert result.head == "cursor did not move"
+
+
+def test_the_rate_limit_reserve_spreads_requests_to_the_reset_with_one_warning(tmp_path, capsys):
+    low = RateInfo(limit=3000, remaining=100, reset_epoch_s=NOW_S + 1000)
+    script: dict[str, list[Any]] = {"": [Page([ev(0)], "c1")]}
+    for n in range(1, 5):
+        script[f"c{n}"] = [Page([ev(n)], f"c{n + 1}")]
+    script["c5"] = [Page([], "c5")]
+    source = Source(script)
+    source.last_rate = low
+    c, out, store = collector(tmp_path, source)
+    c.reporter = Reporter(level="info")
+    c.sync(Checkpoint("development", "u"))
+    assert c.sleeps == [10.0] * 5  # 1000 s to the reset / 100 remaining, between every page
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "reserve" in line]
+    assert len(warnings) == 1
+
+
+def test_a_scheduled_run_ends_rather_than_sit_out_a_long_reserve_pause(tmp_path):
+    source = Source({"": [Page([ev(0)], "c1")], "c1": [Page([ev(1)], "c2")]})
+    source.last_rate = RateInfo(limit=3000, remaining=1, reset_epoch_s=NOW_S + 1800)
+    c, out, store = collector(tmp_path, source, backoff=RUN_BACKOFF)
+    result = c.sync(Checkpoint("development", "u"))
+    assert source.calls == [""] and c.sleeps == [] and result.head == "rate-limit reserve"
