@@ -1,28 +1,21 @@
-"""Durable position: the checkpoint value, its JSON form, atomic saves and the one-process lock.
+"""The checkpoint value and its JSON form: what the pure engine reads and returns.
 
-The file is replaced, never edited: a temp file in the same directory is written, fsynced and
-renamed over the old one, then the directory is fsynced so the rename itself survives a power
-cut. A reader therefore sees either the old or the new checkpoint, never a mix. A file that does
-not parse is refused loudly (exit 78) rather than silently reset, because a reset means
-re-delivering or skipping up to seven days of events.
+No I/O here (the file, its lock and atomic replacement are `checkpoint_store`'s): the engine, and
+`health` which judges a checkpoint, depend on this value alone. Text that does not parse is
+refused loudly (exit 78) rather than silently reset, because a reset means re-delivering or
+skipping up to seven days of events.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import socket
-import time
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import Any, Mapping
 
 from . import codec
-from .durable import replace_file
-from .errors import CheckpointError, CheckpointUnreadable, ConfigError, LockHeld
+from .errors import CheckpointUnreadable, ConfigError
 
-__all__ = ["Checkpoint", "Position", "Health", "CheckpointStore", "VERSION"]
+__all__ = ["Checkpoint", "Position", "Health", "VERSION"]
 
 VERSION = 1
 
@@ -169,131 +162,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping) and not isinstance(value, dict):
         return dict(value)
     return value
-
-
-class CheckpointStore:
-    """Reads and atomically replaces one checkpoint file, under an exclusive lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
-        self._lock_file: IO[str] | None = None
-
-    # -- lock ---------------------------------------------------------------------------------
-
-    def acquire_lock(self) -> None:
-        """Take the exclusive lock for this process's life.
-
-        flock is released by the kernel when the process dies, so a SIGKILLed holder never leaves
-        a stale lock behind; the holder's pid and host are written into the lock file only so a
-        second process can name it.
-        """
-        import fcntl
-
-        self._ensure_directory()
-        try:
-            handle = open(self.lock_path, "a+", encoding="utf-8")
-        except OSError as exc:
-            raise _io_error(f"cannot open lock file {self.lock_path}", exc) from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                handle.close()
-                raise _io_error(f"cannot lock {self.lock_path}", exc) from None
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise LockHeld(
-                f"checkpoint {self.path} is in use by {holder}",
-                "run one instance per checkpoint: stop the other one, or give this one its own "
-                "--checkpoint",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}\n")
-        handle.flush()
-        self._lock_file = handle
-        self._remove_stale_temp_files()
-
-    def _remove_stale_temp_files(self) -> None:
-        """Temp files of a holder that was killed before its rename (durable.replace_file names
-        them ``.<name>.<pid>.tmp``). Only a lock holder may do this: nobody else writes them."""
-        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            # `.cp.json.x.123.tmp` (a sibling checkpoint named `cp.json.x`) also matches the
-            # glob: only `.<name>.<pid>.tmp` is ours.
-            middle = stale.name[len(self.path.name) + 2 : -len(".tmp")]
-            if not middle.isdigit():
-                continue
-            try:
-                stale.unlink()
-            except OSError:
-                pass
-
-    def lock_is_held(self) -> bool:
-        """Whether some process holds the lock now (tested by taking and dropping it at once)."""
-        import fcntl
-
-        try:
-            handle = open(self.lock_path, encoding="utf-8")
-        except OSError:
-            return False
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            handle.close()  # closing drops a lock we took
-        return False
-
-    def release_lock(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
-
-    # -- read / write -------------------------------------------------------------------------
-
-    def load(self) -> Checkpoint | None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            raise ConfigError(
-                f"checkpoint {self.path} is a directory", "point --checkpoint at a file path"
-            ) from None
-        except OSError as exc:
-            raise ConfigError(
-                f"checkpoint {self.path} cannot be read ({exc.strerror})",
-                "give the user running docusign-input read and write access to it",
-            ) from None
-        return Checkpoint.from_json(raw, str(self.path))
-
-    def save(self, checkpoint: Checkpoint) -> None:
-        """Atomically replace the file. On any failure the previous checkpoint stays intact."""
-        self._ensure_directory()
-        try:
-            replace_file(self.path, checkpoint.to_json())
-        except OSError as exc:
-            raise _io_error(f"cannot write checkpoint {self.path}", exc) from None
-
-    def _ensure_directory(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise _io_error(f"cannot create checkpoint directory {self.path.parent}", exc) from None
-
-
-def _io_error(what: str, exc: OSError) -> CheckpointError:
-    reason = exc.strerror or type(exc).__name__
-    if exc.errno == errno.ENOSPC:
-        fix = "free disk space on that filesystem; the previous checkpoint is intact"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "give the user running docusign-input write access to that directory"
-    else:
-        fix = "check the filesystem; the previous checkpoint is intact"
-    return CheckpointError(f"{what}: {reason}", fix)
-
-
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

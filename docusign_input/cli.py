@@ -10,22 +10,22 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__
 from .errors import (
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_UNHEALTHY,
-    BackingOff,
     ConfigError,
     ConnectorError,
-    InternalError,
 )
 from .report import Reporter
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["main", "build_parser"]
 
@@ -329,7 +329,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in FLAG_KEYS}
 
 
-def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False) -> Any:
+def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False) -> Settings:
     """The settings of the command being run (``args.settings_command``), read once."""
     from .settings import load_settings
 
@@ -339,7 +339,7 @@ def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False)
         os.environ,
         command=getattr(args, "settings_command", "run"),
         config_file=Path(config) if config else None,
-        now=now_utc(),
+        now=datetime.now(timezone.utc),
         collect=collect,
     )
     reporter.configure(level=settings.log_level, fmt=settings.log_format)
@@ -350,269 +350,31 @@ def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False)
     return settings
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def open_checkpoint(settings: Any, *, lock: bool) -> tuple[Any, Any]:
-    """The store and its checkpoint (a fresh one when there is none yet)."""
-    from .checkpoint import Checkpoint, CheckpointStore
-
-    store = CheckpointStore(settings.checkpoint_path)
-    if lock:
-        store.acquire_lock()
-    checkpoint = store.load()
-    if checkpoint is None:
-        return store, Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
-    check_owner(settings, checkpoint)
-    return store, checkpoint
-
-
-def check_owner(settings: Any, checkpoint: Any, *, api: bool = True) -> None:
-    """A checkpoint belongs to one environment, user and (unless `api` is False: a reset that
-    forgets the cursor) Monitor API generation; anything else is a configuration error. User IDs
-    are GUIDs, the same whatever their case."""
-    from .settings import same_user
-
-    if checkpoint.environment != settings.environment or not same_user(
-        checkpoint.user_id, settings.user_id
-    ):
-        raise ConfigError(
-            f"checkpoint {settings.checkpoint_path} belongs to {checkpoint.environment} user "
-            f"{checkpoint.user_id}, not {settings.environment} user {settings.user_id}",
-            "give each environment and user its own --checkpoint",
-        )
-    if api and checkpoint.monitor_api != settings.monitor_api:
-        raise ConfigError(
-            f"checkpoint {settings.checkpoint_path} holds a cursor of the {checkpoint.monitor_api} "
-            f"Monitor API, not of {settings.monitor_api} (a cursor is never sent to the other API)",
-            f"set --monitor-api {checkpoint.monitor_api} again, or give the {settings.monitor_api} "
-            "API its own --checkpoint (with --backfill-start for where it should begin), or "
-            "`checkpoint reset` it, which forgets the cursor",
-        )
-
-
-def build_tokens(settings: Any, session: Any, reporter: Reporter, *, cache: bool) -> Any:
-    from .auth import TokenProvider
-
-    tokens = TokenProvider(settings, session, reporter=reporter, use_cache=cache)
-    return tokens
-
-
-def _say_first_run(reporter: Reporter) -> Callable[[], None]:
-    def say() -> None:
-        # Said once: the first sync saves "now" as its start, so later runs resume from there.
-        reporter.info(
-            "first run without a backfill start: starting from now, so no past events are "
-            "fetched; to fetch the past, run `docusign-input checkpoint reset --to 7d` (or give "
-            "--backfill-start 7d on a first run)"
-        )
-
-    return say
-
-
-def build_source_factory(
-    settings: Any,
-    session: Any,
-    tokens: Any,
-    reporter: Reporter | None = None,
-    *,
-    on_ready: Callable[[], None] | None = None,
-) -> Callable[[Any], tuple[Any, Any]]:
-    """Stream clients are built on first use, so the organization lookup happens only once.
-    ``on_ready`` runs once a token is in hand (a message that must not precede a bad key's)."""
-    from .stream import StreamClient
-
-    def factory(checkpoint: Any) -> tuple[Any, Any]:
-        if on_ready is not None:
-            tokens.get_token()
-            on_ready()
-        org = None
-        if settings.monitor_api == "organizations":
-            org = settings.organization_id or checkpoint.organization_id
-            if not org:
-                from .auth import lookup_organization_id
-
-                org = lookup_organization_id(session, settings.auth_url, tokens)
-            if org != checkpoint.organization_id:
-                checkpoint = replace(checkpoint, organization_id=org)
-        client = StreamClient(
-            session,
-            settings.monitor_url,
-            tokens,
-            monitor_api=settings.monitor_api,
-            organization_id=org,
-            reporter=reporter,
-            url_setting=settings.source_of("monitor_url"),
-        )
-        return client, checkpoint
-
-    return factory
-
-
-def new_session() -> Any:
-    import requests
-
-    from .stream import USER_AGENT
-
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
 # -- commands -------------------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .output import open_output
-    from .signals import Stopped
-    from .sync import Collector, Stopper
+    from .lifecycle import CheckpointRun, relax_garbage_collector
+    from .signals import Stopper
 
     relax_garbage_collector()
-    collector: Any = None
-    stopper = Stopper(last_words=lambda: reporter.render("warning", stop_line(collector, True)))
+    run: CheckpointRun | None = None
+
+    def last_words() -> str:
+        from .lifecycle import stop_line
+
+        return reporter.render("warning", run.stop_line(True) if run else stop_line(None, True))
+
+    stopper = Stopper(last_words=last_words)
     stopper.install()
-    settings = load(args, reporter)
-    for warning in getattr(settings, "warnings", ()):
-        reporter.warning(warning)
-    store, checkpoint = open_checkpoint(settings, lock=True)
-    first_run = checkpoint.cursor is None and settings.backfill is None
-    exit_code = EXIT_INTERNAL
-    try:
-        checkpoint = record_run_start(store, checkpoint, args.follow, settings.poll_interval_s)
-        output = open_output(settings, warn=reporter.warning, follow=args.follow)
-        session = new_session()
-        tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
-        collector = Collector(
-            source_factory=build_source_factory(
-                settings, session, tokens, reporter,
-                on_ready=_say_first_run(reporter) if first_run else None,
-            ),
-            output=output,
-            store=store,
-            reporter=reporter,
-            stopper=stopper,
-            page_size=settings.page_size,
-            poll_interval_s=settings.poll_interval_s,
-            backfill=settings.backfill,
-        )
-        collector.current = checkpoint
-        try:
-            if args.follow:
-                collector.follow(checkpoint)
-            else:
-                check_scheduled_backoff(checkpoint)
-                collector.sync(checkpoint)
-            exit_code = EXIT_OK
-        except Stopped:
-            exit_code = EXIT_OK
-            reporter.info(stop_line(collector, False))
-        except ConnectorError as exc:
-            exit_code = exc.exit_code
-            if not isinstance(exc, (ConfigError, BackingOff)):
-                collector.record_failure(checkpoint, exc)
-            raise
-        except Exception as exc:  # a bug: recorded for `status`, then main() prints the line
-            collector.record_failure(
-                checkpoint, InternalError(f"internal error ({type(exc).__name__})")
-            )
-            raise
-        finally:
-            output.close()
-    finally:
-        record_run_end(store, collector.current if collector else checkpoint, exit_code)
-        store.release_lock()
+    run = CheckpointRun(load(args, reporter), reporter, stopper, follow=args.follow)
+    run.execute()
     return EXIT_OK
-
-
-def stop_line(collector: Any, forced: bool) -> str:
-    """The last line of a stopped run: what was delivered, where the checkpoint stands."""
-    head = (
-        "stopping now: a write or request was still blocked after the grace period"
-        if forced
-        else "stopped"
-    )
-    if collector is None or collector.current is None:
-        return f"{head}; nothing was delivered"
-    position = collector.current.position
-    cursor = position.cursor
-    where = "at DocuSign's default start" if cursor == "" else f"at cursor {cursor}"
-    if cursor is None:
-        where = "not started"
-    return (
-        f"{head}: {collector.delivered} events delivered by this run; the checkpoint stands "
-        f"{where} (newest event time {position.newest_event_time or 'none'}); the next run "
-        "continues from there"
-    )
-
-
-def record_run_start(store: Any, checkpoint: Any, follow: bool, poll_interval_s: float) -> Any:
-    """Note that a run started, so that `status` can tell a run that was killed (no end
-    recorded, its process gone) from one that is running or ended."""
-    import socket
-
-    from .timestamps import format_time
-
-    run = {
-        "started_at": format_time(now_utc()),
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "follow": follow,
-        "poll_interval_s": poll_interval_s,
-    }
-    checkpoint = checkpoint.with_health(last_run=run)
-    store.save(checkpoint)
-    return checkpoint
-
-
-def record_run_end(store: Any, checkpoint: Any, exit_code: int) -> None:
-    from .errors import CheckpointError
-    from .timestamps import format_time
-
-    run = dict(checkpoint.health.last_run or {})
-    if not run:
-        return
-    run.update(ended_at=format_time(now_utc()), exit_code=exit_code)
-    try:
-        store.save(checkpoint.with_health(last_run=run))
-    except CheckpointError:
-        pass  # the run's own error already says so
-
-
-#: Allocations between young-generation collections while running (CPython's default is 700).
-GC_GEN0_THRESHOLD = 20_000
-
-
-def relax_garbage_collector() -> None:
-    """Collect cycles less often. A 2,000-event page is ~10,000 new dicts and lists, none of them
-    in a cycle; at the default threshold the collector ran ~11 times per page, promoting live
-    events to older generations whose full scans then walked every object of the process. The
-    rare cycles (requests' internals) are still collected, a few pages later."""
-    import gc
-
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(max(GC_GEN0_THRESHOLD, gc.get_threshold()[0]), older, oldest)
-
-
-def check_scheduled_backoff(checkpoint: Any) -> None:
-    """Skip this scheduled run while the previous failures' backoff lasts (see the engine)."""
-    from .engine import scheduled_backoff_s
-
-    wait_s = scheduled_backoff_s(checkpoint, now_utc())
-    if wait_s <= 0:
-        return
-    error = checkpoint.health.last_error
-    raise BackingOff(
-        f"not contacting DocuSign for another {wait_s:.0f} s after "
-        f"{checkpoint.health.consecutive_failures} failed attempts; the last one: "
-        f"{str(error.get('cause') or error.get('message', '')).rstrip('.')}",
-        "fix the cause, then `docusign-input check` tests it at once; runs resume by themselves",
-        exit_code=int(error.get("exit_code", 75)),
-    )
 
 
 def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     """A full preflight (see ``preflight``): every problem it can find, in one report."""
+    from .lifecycle import build_source_factory, build_tokens, check_owner, new_session, now_utc
     from .preflight import Preflight
 
     check = Preflight(sys.stdout, now_utc())
@@ -658,28 +420,14 @@ def checkpoint_path_for_reading(args: argparse.Namespace, reporter: Reporter) ->
 
 
 def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .checkpoint import CheckpointStore
+    from .checkpoint_store import CheckpointStore
     from .health import assess
+    from .lifecycle import now_utc, recorded_process_alive
 
     path = checkpoint_path_for_reading(args, reporter)
     store = CheckpointStore(path)
     checkpoint = store.load()
-
-    def process_alive(run: Any) -> bool | None:
-        """Whether the recorded run's process is still there; None when it cannot be told."""
-        import socket
-
-        pid = run.get("pid")
-        if run.get("host") != socket.gethostname() or not isinstance(pid, int):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return store.lock_is_held()  # another PID namespace may hold it
-        except OSError:
-            return True
-        return True
-
+    process_alive = recorded_process_alive(store)
     report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag, process_alive=process_alive)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -696,7 +444,7 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .checkpoint import CheckpointStore
+    from .checkpoint_store import CheckpointStore
 
     path = checkpoint_path_for_reading(args, reporter)
     checkpoint = CheckpointStore(path).load()
@@ -714,84 +462,27 @@ def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def cmd_checkpoint_reset(args: argparse.Namespace, reporter: Reporter) -> int:
-    from .errors import CheckpointUnreadable
+    from .lifecycle import now_utc, reset_checkpoint
     from .timestamps import format_time, parse_when
 
     settings = load(args, reporter)
-    path = Path(settings.checkpoint_path)
     cursor: str | None = None
     where = "the next run starts per --backfill-start (or now)"
     if args.to is not None:
+        now = now_utc()
         try:
-            when = parse_when(args.to, now_utc())
+            when = parse_when(args.to, now)
         except ValueError as exc:
             raise ConfigError(
                 f"--to {args.to!r}: {exc}",
                 "use e.g. 2026-11-20, 2026-11-20T08:00:00Z, 36h, 7d or earliest",
             ) from None
-        if isinstance(when, datetime) and when > now_utc():
+        if isinstance(when, datetime) and when > now:
             raise ConfigError(f"--to {args.to!r} is in the future", "give a past time")
-        cursor = "" if when == "earliest" else format_time(when)  # type: ignore[arg-type]
+        cursor = format_time(when) if isinstance(when, datetime) else ""
         where = f"the next run starts from {cursor or 'the earliest event DocuSign holds'}"
-    if args.to is None and not path.exists():
-        # Nothing to forget: writing an empty checkpoint would only bind the path to this user.
-        reporter.info(
-            f"no checkpoint at {path}: nothing to reset; the first run starts per "
-            "--backfill-start (or now)"
-        )
-        return EXIT_OK
-    from .checkpoint import Checkpoint, CheckpointStore
-
-    store = CheckpointStore(path)
-    store.acquire_lock()
-    try:
-        try:
-            checkpoint = store.load()
-        except CheckpointUnreadable as exc:
-            aside = move_aside(path)
-            reporter.warning(
-                f"{exc.cause}: moved it aside to {aside}; nothing is deduplicated against it"
-            )
-            checkpoint = None
-            if args.to is None:
-                reporter.info(f"checkpoint {path} reset: {where}")
-                return EXIT_OK
-        if checkpoint is None:
-            checkpoint = Checkpoint(settings.environment, settings.user_id, settings.monitor_api)
-        # Forgetting the cursor may also move the checkpoint to the other API generation (the
-        # remembered event IDs still deduplicate); a cursor given with --to is a time, valid for
-        # both.
-        check_owner(settings, checkpoint, api=False)
-        if checkpoint.monitor_api != settings.monitor_api:
-            where += f"; it now belongs to the {settings.monitor_api} Monitor API"
-            checkpoint = replace(checkpoint, monitor_api=settings.monitor_api)
-        store.save(checkpoint.with_position(cursor=cursor, updated_at=format_time(now_utc())))
-    finally:
-        store.release_lock()
-    if checkpoint.recent_event_ids:
-        where += "; events seen recently are still deduplicated"
-    reporter.info(f"checkpoint {path} reset: {where}")
+    reset_checkpoint(settings, cursor, where, reporter)
     return EXIT_OK
-
-
-def move_aside(path: Path) -> Path:
-    """Rename an unreadable checkpoint to `<name>.bak` (`.bak.1`, ... if taken); never delete
-    it: it may be restorable, and it is the only record of where delivery stood."""
-    aside = path.with_name(path.name + ".bak")
-    n = 0
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.bak.{n}")
-    try:
-        os.replace(path, aside)
-    except OSError as exc:
-        from .errors import CheckpointError
-
-        raise CheckpointError(
-            f"cannot move the unreadable checkpoint {path} aside ({exc.strerror})",
-            "give the user running docusign-input write access to its directory",
-        ) from None
-    return aside
 
 
 def cmd_simulate(args: argparse.Namespace, reporter: Reporter) -> int:

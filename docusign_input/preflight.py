@@ -112,7 +112,7 @@ class Preflight:
     ) -> Any:
         """The checkpoint as `run` would find it, without taking the lock or writing;
         ``owner_check`` is `run`'s own test that it belongs to these settings."""
-        from .checkpoint import CheckpointStore
+        from .checkpoint_store import CheckpointStore
 
         path = settings.checkpoint_path
         directory = _nearest_existing(path.parent)
@@ -196,7 +196,7 @@ class Preflight:
 
     def clear_backoff(self, settings: Settings) -> None:
         """A check that passed is the fix the backoff waits for: the next run tries at once."""
-        from .checkpoint import CheckpointStore
+        from .checkpoint_store import CheckpointStore
 
         store = CheckpointStore(settings.checkpoint_path)
         if not settings.checkpoint_path.exists():

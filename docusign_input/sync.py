@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
-from .checkpoint import Checkpoint, CheckpointStore
+from .checkpoint import Checkpoint
+from .checkpoint_store import CheckpointStore
 from .engine import (
     EMPTY_STREAK_MAX_S,
     Page,

@@ -2,14 +2,15 @@
 
 A schema rejects what is not an IP or a date (Elasticsearch drops the whole document for one bad
 ``ip``), so each is checked per event; these checks run a million times in a backfill, so they
-lean on C (``socket.inet_pton``) and on caches of what repeats (addresses, and the minute of a
-stamp: events cluster in minutes). Caches are bounded: cleared when full, never grown forever.
+lean on caches of what repeats (addresses, and the minute of a stamp: events cluster in
+minutes). ``ipaddress`` rather than ``socket.inet_pton``: this module is pure and imports no
+module that does I/O (tests/unit/test_architecture.py); the cache keeps the cost per address. Caches are bounded: cleared when full, never grown forever.
 """
 
 from __future__ import annotations
 
 import calendar
-import socket
+import ipaddress
 from typing import Any, Dict
 
 from ..timestamps import parse_event_time
@@ -30,12 +31,14 @@ def canonical_ip(value: Any) -> str | None:
     if found != "":
         return found
     result: str | None = None
-    family = socket.AF_INET6 if ":" in value else socket.AF_INET
-    try:
-        packed = socket.inet_pton(family, value)
-        result = socket.inet_ntop(family, packed)
-    except (OSError, ValueError):
-        result = None
+    if "%" not in value and value.isascii():  # no IPv6 zone (inet_pton never took one)
+        try:
+            address = ipaddress.ip_address(value)
+            mapped = getattr(address, "ipv4_mapped", None)
+            # inet_ntop's form for an IPv4-mapped address (and Python 3.13's): ::ffff:1.2.3.4
+            result = f"::ffff:{mapped}" if mapped else str(address)
+        except ValueError:
+            result = None
     if len(_ips) >= _CACHE_LIMIT:
         _ips.clear()
     _ips[value] = result

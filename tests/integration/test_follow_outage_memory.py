@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from docusign_input.checkpoint import Checkpoint, CheckpointStore, Position
-from docusign_input.cli import relax_garbage_collector
+from docusign_input.checkpoint import Checkpoint, Position
+from docusign_input.checkpoint_store import CheckpointStore
+from docusign_input.lifecycle import relax_garbage_collector
 from docusign_input.report import Reporter
 from docusign_input.retry import Backoff
 from docusign_input.signals import Stopped, Stopper

@@ -11,7 +11,8 @@ from datetime import datetime, timezone  # noqa: E402
 
 import pytest
 
-from docusign_input.checkpoint import Checkpoint, CheckpointStore, Health, Position
+from docusign_input.checkpoint import Checkpoint, Health, Position
+from docusign_input.checkpoint_store import CheckpointStore
 from docusign_input.errors import CheckpointError, ConfigError, LockHeld
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -88,7 +89,7 @@ def test_second_holder_is_refused_and_named(tmp_path):
             sys.executable,
             "-c",
             "import time; from pathlib import Path;"
-            "from docusign_input.checkpoint import CheckpointStore;"
+            "from docusign_input.checkpoint_store import CheckpointStore;"
             f"s=CheckpointStore(Path({str(path)!r})); s.acquire_lock();"
             "print('locked', flush=True); time.sleep(30)",
         ],

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from docusign_input.checkpoint import Checkpoint, CheckpointStore, Position
+from docusign_input.checkpoint import Checkpoint, Position
+from docusign_input.checkpoint_store import CheckpointStore
 from docusign_input.engine import Page
 from docusign_input.errors import (
     BadAnswer,
