@@ -4,7 +4,8 @@ A schema rejects what is not an IP or a date (Elasticsearch drops the whole docu
 ``ip``), so each is checked per event; these checks run a million times in a backfill, so they
 lean on caches of what repeats (addresses, and the minute of a stamp: events cluster in
 minutes). ``ipaddress`` rather than ``socket.inet_pton``: this module is pure and imports no
-module that does I/O (tests/unit/test_architecture.py); the cache keeps the cost per address. Caches are bounded: cleared when full, never grown forever.
+module that does I/O (tests/unit/test_architecture.py); the cache keeps the cost per address.
+Caches are bounded: cleared when full, never grown forever.
 """
 
 from __future__ import annotations
