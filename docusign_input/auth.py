@@ -38,6 +38,7 @@ from .errors import (
     TokenRejected,
 )
 from .keyprint import token_fingerprint
+from .redact import register, scrub
 from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
 
@@ -265,6 +266,7 @@ class TokenProvider:
         assertion = build_assertion(
             self._key, settings.integration_key.reveal(), settings.user_id, settings.auth_url, now
         )
+        register(assertion)
         body = self._exchange(assertion)
         token, lifetime = _token_from(body, self._host())
         self.mints += 1
@@ -338,9 +340,8 @@ class TokenProvider:
 
     def _refusal(self, body: Mapping[str, Any], trace: str | None, assertion: str) -> Exception:
         """Translate ``{"error", "error_description"}``: both are read, either may carry it."""
-        secrets = (assertion, self.settings.integration_key.reveal())
-        error = _clean(body.get("error"), secrets)
-        description = _clean(body.get("error_description"), secrets)
+        error = _clean(body.get("error"))
+        description = _clean(body.get("error_description"))
         codes = {error, description}
         env = self.settings.environment
         host = self._host()
@@ -395,6 +396,7 @@ class TokenProvider:
         )
 
     def _set(self, token: str, expires_at: float, refresh_at: float) -> None:
+        register(token)  # minted or read from the cache: masked wherever it is echoed
         self._token, self._expires_at, self._refresh_at = token, expires_at, refresh_at
 
     # -- the cache file -------------------------------------------------------------------
@@ -487,12 +489,10 @@ def _token_from(body: Mapping[str, Any], host: str) -> tuple[str, float]:
     return token, lifetime_s
 
 
-def _clean(value: object, secrets: tuple[str, ...]) -> str:
-    """A server-supplied field made safe to quote: text, short, one line, no secret echoed."""
-    text = "" if value is None else str(value)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+def _clean(value: object) -> str:
+    """A server-supplied field made safe to quote: text, short, one line, no secret echoed
+    (redacted before it is cut, so a cut cannot leave half a secret)."""
+    text = "" if value is None else scrub(str(value))
     text = " ".join(text.split())
     return text[:200]
 

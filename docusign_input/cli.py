@@ -258,12 +258,19 @@ _SECRET_WORDS = ("key", "secret", "password", "passwd", "token", "credential")
 def refuse_unknown_options(parser: argparse.ArgumentParser, extras: list[str]) -> None:
     """Options argparse did not know, named without any value: ``--private-key "$(cat k)"`` or
     ``--integration-key GUID`` must not print the secret in the usage error."""
-    from .settings import looks_like_key_material, specs_for
+    from .redact import looks_like_secret
+    from .settings import specs_for
 
     options = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
     if not options:
-        shown = "" if any(looks_like_key_material(x) for x in extras) else f" {extras[0]!r}"
-        parser.error(f"unexpected argument{shown}")
+        if any(looks_like_secret(x) for x in extras):
+            parser.exit(
+                2,
+                f"{parser.prog}: error: unexpected argument, which looks like a key or an ID "
+                "(not shown): secrets and IDs come from the environment, a _FILE variable or "
+                "their --option\n",
+            )
+        parser.error(f"unexpected argument {extras[0]!r}")
     name = options[0]
     if any(word in name.lower() for word in _SECRET_WORDS):
         secret = next(
@@ -343,10 +350,6 @@ def load(args: argparse.Namespace, reporter: Reporter, *, collect: bool = False)
         collect=collect,
     )
     reporter.configure(level=settings.log_level, fmt=settings.log_format)
-    reporter.redact(settings.integration_key.reveal())
-    reporter.redact_key(settings.private_key_pem.reveal())
-    if settings.forward_shared_key:
-        reporter.redact(settings.forward_shared_key.reveal())
     return settings
 
 

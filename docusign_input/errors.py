@@ -3,10 +3,13 @@
 Every error carries the exit code the contract gives it (see the README's exit-code table), the
 cause, and one sentence that tells the user how to fix it. Library errors (requests, PyJWT,
 cryptography, OSError) are translated into these once, at the boundary where they happen; only the
-CLI catches them and exits. Messages must never contain a secret.
+CLI catches them and exits. Messages must never contain a secret: `line` (and so ``str()``)
+goes through the redactor, whatever a cause quotes from a server or a setting.
 """
 
 from __future__ import annotations
+
+from .redact import scrub
 
 __all__ = [
     "EXIT_OK",
@@ -78,7 +81,7 @@ class ConnectorError(Exception):
             text += ". " + fix[:1].upper() + fix[1:]
         if self.trace_token:
             text += f" (X-DocuSign-TraceToken {self.trace_token})"
-        return text + "."
+        return scrub(text + ".")
 
 
 class ConfigError(ConnectorError):

@@ -38,6 +38,7 @@ import msgpack
 
 from .errors import OutputError
 from .formats import record_timestamp
+from .redact import register
 from .retry import Backoff
 from .signals import Stopped
 
@@ -114,11 +115,23 @@ def parse_forward_url(text: str) -> tuple[str, int, bool, dict[str, str]]:
         raise ValueError("is not an output")
     if not port:
         raise ValueError("has no port")
-    if parts.path not in ("", "/") or parts.fragment or parts.username:
+    if parts.password:
+        register(parts.password)
+    if parts.username or parts.password:
+        raise ValueError(
+            "has a user or password in it; a shared key goes in DOCUSIGN_FORWARD_SHARED_KEY"
+        )
+    if parts.path not in ("", "/") or parts.fragment:
         raise ValueError("has unexpected parts")
     options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in _OPTIONS:
+            if "key" in key.lower() or "pass" in key.lower() or "secret" in key.lower():
+                register(value)
+                raise ValueError(
+                    f"has an option {key!r} that is not one; a shared key goes in "
+                    "DOCUSIGN_FORWARD_SHARED_KEY, never in the URL"
+                )
             raise ValueError(f"has an unknown option {key!r}")
         options[key] = value
     if options.get("compression", "none") not in ("none", "gzip"):

@@ -7,12 +7,12 @@ not by the newest event; the event lag is reported beside it for people to read.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from .checkpoint import Checkpoint
+from .redact import scrub
 from .timestamps import parse_event_time
 
 __all__ = ["HealthReport", "assess", "default_max_lag_s", "GAP_ALERT_S", "MIN_MAX_LAG_S"]
@@ -145,18 +145,15 @@ def _age_s(stamp: str | None, now: datetime) -> float | None:
         return None
 
 
-#: A consent URL's integration key, in a record written before the checkpoint stopped storing
-#: fix texts: shown masked.
-_CLIENT_ID = re.compile(r"(client_id=)[^&\s\"']+")
-
-
 def _shown_error(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A recorded failure as `status` shows it: redacted, a consent URL's integration key too (a
+    record written before the checkpoint stopped storing fix texts may hold one)."""
     if not record:
         return None
     shown = dict(record)
     for key in ("cause", "message"):
         if isinstance(shown.get(key), str):
-            shown[key] = _CLIENT_ID.sub(r"\1********", shown[key])
+            shown[key] = scrub(shown[key], consent_url=False)
     return shown
 
 

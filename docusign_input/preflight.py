@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from .errors import ConfigError, ConnectorError
+from .redact import scrub
 from .settings import Settings, SettingsProblems
 from .timestamps import EARLIEST, format_time, parse_event_time
 
@@ -70,12 +71,10 @@ class Preflight:
     out: IO[str]
     now: datetime
     problems: list[ConnectorError] = field(default_factory=list)
-    hidden: list[str] = field(default_factory=list)
 
     def line(self, name: str, text: str) -> None:
-        for secret in self.hidden:
-            if secret:
-                text = text.replace(secret, "********")
+        # A report people paste into tickets: no integration key even in a consent URL.
+        text = scrub(text, consent_url=False)
         self.out.write(f"{name:<24} {text}\n")
         self.out.flush()
 
@@ -98,9 +97,6 @@ class Preflight:
         for name, value in settings.describe("check"):
             self.out.write(f"  {name:<22} {value}\n")
         warnings = (*settings.warnings, settings.backfill_warning, *_key_file_warning(settings))
-        # stdout is a report people paste into tickets: the integration key stays on stderr,
-        # inside the consent URL of a consent_required error, the one place it may appear.
-        self.hidden.append(settings.integration_key.reveal())
         for warning in warnings:
             if warning:
                 self.out.write(f"  warning: {warning}\n")

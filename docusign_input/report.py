@@ -7,17 +7,15 @@ Vector turns every stderr line into an event, so a message is always exactly one
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
+
+from .redact import REDACTOR, Redactor
 
 __all__ = ["Reporter", "LEVELS"]
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-
-#: A PEM block (or what is left of one) in a line: blanked whatever setting it was put in.
-_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.S)
 
 
 class Reporter:
@@ -27,31 +25,18 @@ class Reporter:
         level: str = "info",
         fmt: str = "text",
         stream: IO[str] | None = None,
+        redactor: Redactor = REDACTOR,
     ) -> None:
         self.threshold = LEVELS.get(level, 20)
         self.fmt = fmt
         self.stream = stream if stream is not None else sys.stderr
-        #: Secrets to blank out if one ever reaches a message (defence in depth).
-        self._redact: re.Pattern[str] | None = None
+        #: Every message and field goes through it before encoding (see `redact`).
+        self.redactor = redactor
 
     def configure(self, *, level: str, fmt: str) -> None:
         """Adopt the resolved log settings (they may come from the --config file)."""
         self.threshold = LEVELS.get(level, 20)
         self.fmt = fmt
-
-    def redact(self, *values: str) -> None:
-        """Blank these values out of every line, except the integration key as the `client_id`
-        of a consent URL: the one place an admin must see it."""
-        secrets = [re.escape(v) for v in values if v and len(v) >= 6]
-        if self._redact is not None:
-            secrets.append(self._redact.pattern)
-        if secrets:
-            self._redact = re.compile("(?<!client_id=)(?:" + "|".join(secrets) + ")")
-
-    def redact_key(self, pem: str) -> None:
-        """Blank out the lines of this private key's body, should one ever reach a message."""
-        self.redact(*(line.strip() for line in pem.splitlines()
-                      if len(line.strip()) >= 16 and not line.startswith("-----")))
 
     def debug(self, message: str, **fields: Any) -> None:
         self.emit("debug", message, **fields)
@@ -82,18 +67,30 @@ class Reporter:
         stamp = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
         )
+        # Redaction before encoding: JSON escaping would hide a secret holding `"` or `\`.
+        scrub = self.redactor.scrub
+        message = scrub(message)
+        shown = {k: _scrubbed(v, scrub) for k, v in fields.items()}
         if self.fmt == "json":
             record = {"time": stamp, "level": level, "message": message}
-            record.update(fields)
+            record.update(shown)
             line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
         else:
-            extras = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
+            extras = " ".join(f"{k}={_text_value(v)}" for k, v in shown.items() if v is not None)
             line = f"{stamp} docusign-input {level}: {message}" + (f" ({extras})" if extras else "")
-        if "-----BEGIN" in line:
-            line = _PEM_BLOCK.sub("[key material hidden]", line)
-        if self._redact is not None:
-            line = self._redact.sub("********", line)
         return line.replace("\r", " ").replace("\n", " ")
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    """A field value with its text redacted; numbers, None and the shape of lists and objects
+    stay what they are."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _scrubbed(v, scrub) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v, scrub) for v in value]
+    return scrub(str(value))
 
 
 def _text_value(value: Any) -> str:

@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .formats import FORMATS
+from .redact import looks_like_key_material, register, scrub
 from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
 
 __all__ = [
@@ -125,6 +126,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register(value)  # masked in every text leaving the process from now on
 
     def reveal(self) -> str:
         return self._value
@@ -327,14 +329,6 @@ def _pem_kind(text: str) -> str | None:
     return None
 
 
-def looks_like_key_material(text: str) -> bool:
-    """PEM armour, or the base64 of a DER key (always ``MII...``): never to be echoed."""
-    stripped = text.strip()
-    if "-----BEGIN" in stripped or "-----END" in stripped or "PRIVATE KEY" in stripped:
-        return True
-    return stripped.startswith("MII") and len(stripped) >= 100
-
-
 def _check_pem(text: str, where: str) -> None:
     """A cheap, cryptography-free plausibility check; ``auth`` parses the key for real."""
     if not text.strip():
@@ -364,14 +358,16 @@ def _check_pem(text: str, where: str) -> None:
                 "DocuSign's Generate RSA shows the private key only once: use the saved private "
                 "key, or generate a new pair in Apps and Keys and save its private key",
             )
+        # Named without the armour's dashes: the redactor takes armour for key material.
         raise ConfigError(
-            f"{where} holds no PEM private key (no '{pem_line('BEGIN', _PEM_LABELS['PKCS#1'])}' "
-            f"or '{pem_line('BEGIN', _PEM_LABELS['PKCS#8'])}' line)",
-            "use the private key saved from Apps and Keys > Generate RSA, PEM text",
+            f"{where} holds no PEM private key (no BEGIN {_PEM_LABELS['PKCS#1']} or BEGIN "
+            f"{_PEM_LABELS['PKCS#8']} line)",
+            "use the private key saved from Apps and Keys > Generate RSA, PEM text; a path "
+            "to the key file goes in DOCUSIGN_PRIVATE_KEY_FILE",
         )
     end = pem_line("END", _PEM_LABELS[kind])
     if end not in text:
-        raise ConfigError(f"{where} is cut short (no {end!r} line)",
+        raise ConfigError(f"{where} is cut short (no END {_PEM_LABELS[kind]} line)",
                           "copy the whole key, including its BEGIN and END lines")
 
 
@@ -563,7 +559,8 @@ def _output(value: _Value) -> str:
     try:
         _, _, _, options = parse_forward_url(text)
     except ValueError as exc:
-        raise ConfigError(f"{value.label} {text!r} {exc}", fix) from None
+        # Scrubbed before quoting: repr() could escape a password out of the redactor's reach.
+        raise ConfigError(f"{value.label} {scrub(text)!r} {exc}", fix) from None
     tag = options.get("tag")
     if tag is not None and not _TAG.match(tag):
         raise ConfigError(

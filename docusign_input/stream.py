@@ -26,6 +26,7 @@ from .errors import (
     TlsFailure,
     TokenRejected,
 )
+from .redact import scrub
 from .retry import BURST_WINDOW_S, RateInfo, retry_after_s
 
 __all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
@@ -279,7 +280,8 @@ def _error_detail(response: requests.Response) -> str:
     if not isinstance(answer, dict):
         return ""
     parts = [str(answer[k]) for k in ("error", "error_description", "message") if answer.get(k)]
-    return " / ".join(parts)[:300]
+    # Redacted before it is cut: DocuSign may echo the access token, and a cut one is still one.
+    return " ".join(scrub(" / ".join(parts)).split())[:300]
 
 
 def _wait_hint_s(headers: Any) -> float | None:

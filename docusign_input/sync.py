@@ -35,6 +35,7 @@ from .errors import (
     TemporaryError,
 )
 from .output import Output
+from .redact import scrub
 from .report import Reporter
 from .retry import FOLLOW_BACKOFF, RUN_BACKOFF, Backoff, pacing_delay_s
 from .signals import Stopped, Stopper
@@ -412,7 +413,7 @@ def failure_record(exc: ConnectorError, now: datetime) -> dict[str, Any]:
     record: dict[str, Any] = {
         "time": format_time(now),
         "error": type(exc).__name__,
-        "cause": exc.cause.rstrip("."),
+        "cause": scrub(exc.cause.rstrip(".")),
         "exit_code": exc.exit_code,
         "heals_outside": exc.heals_outside,
     }

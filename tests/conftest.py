@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 from connector_support import Connector
 
+from docusign_input.redact import REDACTOR
 from docusign_input.signals import Stopper
 from docusign_input.simulator.testing import simulator, simulator_factory  # noqa: F401
 
@@ -30,3 +31,12 @@ def _stop_watchdog_never_ends_pytest() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Stopper, "_force_exit", _say_instead)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> Iterator[None]:
+    """Each test starts with the secrets registry of a new process: a short secret one test
+    registers ("second") must not mask another test's message."""
+    REDACTOR.forget()
+    yield
+    REDACTOR.forget()

@@ -95,11 +95,13 @@ def test_not_a_pipe_has_nothing_to_wait_for(tmp_path):
 
 
 def test_reporter_blanks_secrets_but_keeps_the_consent_url_client_id():
+    from docusign_input.redact import Redactor
     from docusign_input.report import Reporter
 
     stream = io.StringIO()
-    reporter = Reporter(stream=stream)
-    reporter.redact("secret-key-123", "tok.en+value")
+    redactor = Redactor()
+    reporter = Reporter(stream=stream, redactor=redactor)
+    redactor.register("secret-key-123", "tok.en+value")
     reporter.error(
         "oops secret-key-123 and tok.en+value; open https://x/oauth/auth?client_id=secret-key-123&a=1"
     )

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from docusign_input.redact import Redactor
 from docusign_input.report import Reporter
 from docusign_input.settings import pem_line
 
@@ -29,7 +30,8 @@ def test_a_pem_block_in_any_message_is_blanked_in_text_and_json(fmt: str) -> Non
 
 def test_the_loaded_keys_body_lines_are_blanked_even_without_armour() -> None:
     stream = io.StringIO()
-    reporter = Reporter(stream=stream)
-    reporter.redact_key(PEM)
+    redactor = Redactor()
+    reporter = Reporter(stream=stream, redactor=redactor)
+    redactor.register(PEM)
     reporter.warning(f"odd value {BODY[1]} seen")
     assert BODY[1] not in stream.getvalue() and "********" in stream.getvalue()

@@ -1,0 +1,134 @@
+"""The one owner of redaction: secrets are registered here when they come into being, and every
+text that leaves the process goes through `scrub` before it is encoded.
+
+Registered: the settings' secrets (each `settings.Secret` registers itself), the access tokens
+`auth` mints or reads from its cache, the JWT assertions it signs, a password in an output URL.
+Scrubbed: both log formats (before JSON encoding, so a secret holding ``"`` or ``\\`` is still
+found), exception messages (`errors.ConnectorError.line`), DocuSign's error bodies, the failure
+records saved in the checkpoint, `status` and `check` output.
+
+Besides the registered values, three shapes are masked whoever wrote them: a PEM block (or what
+is left of one), the password of a ``scheme://user:password@`` URL, and the value of a
+``shared_key=`` / ``password=`` / ``token=`` query option. So messages must never spell PEM armour
+themselves (``settings.pem_line`` assembles it only for tests and key checks).
+
+Pure: no I/O; one process-wide registry because a secret may come into being in any module.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+__all__ = ["MASK", "KEY_HIDDEN", "Redactor", "REDACTOR", "register", "scrub", "looks_like_secret",
+           "looks_like_key_material"]
+
+MASK = "********"
+KEY_HIDDEN = "[key material hidden]"
+#: Shorter values would mask ordinary words; nothing we register is that short by design.
+MIN_SECRET_CHARS = 6
+#: A PEM block, or what is left of one once a message cut it.
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.S)
+#: The password of ``scheme://user:password@host``.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@'\"]*):[^/\s@'\"]+@")
+#: Query options that carry a secret, whatever URL they are in.
+_SECRET_OPTION = re.compile(
+    r"(?i)([?&](?:shared_key|sharedkey|password|passwd|secret|token|access_token|assertion)=)"
+    r"[^&\s'\"]+"
+)
+#: The integration key as a consent URL's ``client_id``: the one place an admin must see it.
+_CONSENT_CLIENT_ID = re.compile(r"(client_id=)[^&\s'\"]+")
+_GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.")
+
+
+class Redactor:
+    """The registered secrets and the rule that masks them."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, *values: str) -> None:
+        """Mask these values from now on. A multi-line value (a PEM key) registers each of its
+        body lines, so a line quoted without its armour is masked too."""
+        found: set[str] = set()
+        for value in values:
+            if not value:
+                continue
+            if "\n" in value:
+                found.update(
+                    line.strip() for line in value.splitlines()
+                    if len(line.strip()) >= 16 and not line.lstrip().startswith("-----")
+                )
+            elif len(value) >= MIN_SECRET_CHARS:
+                found.add(value)
+        with self._lock:
+            if found <= self._values:
+                return
+            self._values |= found
+            # Longest first: a secret that contains another is masked whole.
+            alternatives = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def forget(self) -> None:
+        """Forget every registered value (tests: each starts with the registry of a new
+        process)."""
+        with self._lock:
+            self._values = set()
+            self._pattern = None
+
+    def scrub(self, text: str, *, consent_url: bool = True) -> str:
+        """`text` with every secret masked. ``consent_url=False`` also masks the integration
+        key inside a consent URL (texts an admin does not act on: `status`, `check`'s stdout)."""
+        if not text:
+            return text
+        if "-----BEGIN" in text:
+            text = _PEM_BLOCK.sub(KEY_HIDDEN, text)
+        if "://" in text:
+            text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+        if "=" in text:
+            text = _SECRET_OPTION.sub(lambda m: m.group(1) + MASK, text)
+            if not consent_url:
+                text = _CONSENT_CLIENT_ID.sub(lambda m: m.group(1) + MASK, text)
+        pattern = self._pattern
+        if pattern is None:
+            return text
+        if not consent_url:
+            return pattern.sub(MASK, text)
+        # Keep the integration key only where it is a consent URL's client_id.
+        def mask(match: re.Match[str]) -> str:
+            consent = text[max(0, match.start() - 10):match.start()] == "client_id="
+            return match.group(0) if consent else MASK
+
+        return pattern.sub(mask, text)
+
+
+#: The process's registry: `register` and `scrub` below use it.
+REDACTOR = Redactor()
+
+
+def register(*values: str) -> None:
+    REDACTOR.register(*values)
+
+
+def scrub(text: str, *, consent_url: bool = True) -> str:
+    return REDACTOR.scrub(text, consent_url=consent_url)
+
+
+def looks_like_key_material(text: str) -> bool:
+    """PEM armour, or the base64 of a DER key (always ``MII...``)."""
+    stripped = text.strip()
+    if "-----BEGIN" in stripped or "-----END" in stripped or "PRIVATE KEY" in stripped:
+        return True
+    return stripped.startswith("MII") and len(stripped) >= 100
+
+
+def looks_like_secret(text: str) -> bool:
+    """Text never to echo even when nothing registered it (a usage error comes before the
+    settings): key material, a GUID (integration key, user ID), a JWT."""
+    stripped = text.strip()
+    return looks_like_key_material(stripped) or bool(
+        _GUID.match(stripped) or _JWT.search(stripped)
+    )

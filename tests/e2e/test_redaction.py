@@ -1,0 +1,99 @@
+"""One owner of redaction: secrets registered when they come into being are masked in every text
+that leaves the process (both log formats, exceptions, DocuSign's error bodies, the checkpoint's
+failure record, `status`), and messages never hold text the redactor would take for a secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from docusign_input.redact import Redactor
+from docusign_input.report import Reporter
+
+
+class _EchoesTheToken(BaseHTTPRequestHandler):
+    """A Monitor that refuses with a body quoting the request's bearer token back."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = json.dumps({"error": "forbidden", "message": f"token {token} is not allowed"})
+        data = body.encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_an_access_token_echoed_in_a_monitor_error_body_is_masked_everywhere(connector):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoesTheToken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        text = connector.run("run", "--monitor-url", url)
+        as_json = connector.run("run", "--monitor-url", url, "--log-format", "json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    token_cache = connector.checkpoint.with_name(connector.checkpoint.name + ".token")
+    token = json.loads(token_cache.read_text())["access_token"]
+    assert text.returncode == 77 and "is not allowed" in text.stderr.decode()
+    status = connector.run("status")
+    status_json = connector.run("status", "--json")
+    assert "is not allowed" in status.stdout.decode() + status.stderr.decode()
+    texts = {
+        "stderr": text.stderr, "json stderr": as_json.stderr, "checkpoint":
+        connector.checkpoint.read_bytes(), "status": status.stdout + status.stderr,
+        "status --json": status_json.stdout + status_json.stderr,
+    }
+    assert [name for name, data in texts.items() if token.encode() in data] == []
+
+
+@pytest.mark.parametrize("output", [
+    "forward://collector:hunter2-secret@127.0.0.1:24224",
+    "forward://127.0.0.1:24224?shared_key=hunter2-secret",
+])
+def test_a_password_or_shared_key_in_the_output_url_is_not_echoed(connector, output):
+    proc = connector.run("run", env={"DOCUSIGN_OUTPUT": output})
+    err = proc.stderr.decode()
+    assert proc.returncode == 78, err
+    assert "hunter2" not in err and "DOCUSIGN_FORWARD_SHARED_KEY" in err
+
+
+def test_a_secret_holding_quotes_and_backslashes_is_masked_in_json_logs() -> None:
+    redactor = Redactor()
+    secret = 'se"cr\\et-value'
+    redactor.register(secret)
+    stream = io.StringIO()
+    Reporter(fmt="json", stream=stream, redactor=redactor).error(
+        f"the receiver said {secret}", detail=secret
+    )
+    record = json.loads(stream.getvalue())
+    assert secret not in record["message"] and secret not in record["detail"]
+    assert "cr" not in record["message"].split("said", 1)[1]
+
+
+def test_a_stray_positional_guid_is_not_echoed_in_the_usage_error(connector):
+    guid = "c0ffee00-1234-4abc-8def-00000000beef"
+    proc = connector.run("run", guid)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2
+    assert guid not in err and "unexpected argument" in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_key_path_in_the_key_variable_is_one_whole_line_with_its_fix(connector, fmt):
+    env = {"DOCUSIGN_PRIVATE_KEY_FILE": "", "DOCUSIGN_PRIVATE_KEY": "/etc/docusign/private.pem"}
+    proc = connector.run("run", "--log-format", fmt, env=env)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 78 and len(lines) == 1
+    line = json.loads(lines[0])["message"] if fmt == "json" else lines[0]
+    assert "no BEGIN RSA PRIVATE KEY" in line and "DOCUSIGN_PRIVATE_KEY_FILE" in line
+    assert "hidden" not in line
