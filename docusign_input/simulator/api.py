@@ -11,7 +11,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Set
+from typing import Callable, Set
 from urllib.parse import parse_qsl
 
 from .auth import Accounts
@@ -19,7 +19,7 @@ from .ratelimit import RateLimiter
 from .store import CursorError, EventLog
 from .wire import JSON_TYPE, Request, Response, json_response
 
-__all__ = ["DocuSignApi", "Tenant", "LEGACY_STREAM", "CURRENT_STREAM"]
+__all__ = ["DocuSignApi", "Served", "Tenant", "LEGACY_STREAM", "CURRENT_STREAM"]
 
 LEGACY_STREAM = "/api/v2.0/datasets/monitor/stream"
 CURRENT_STREAM = re.compile(r"/v1/organizations/([^/]+)/stream\Z")
@@ -41,14 +41,56 @@ class Tenant:
     monitor_enabled: bool = True
 
 
-class DocuSignApi:
-    """Routes DocuSign paths to answers; returns None for paths DocuSign does not have."""
+@dataclass
+class Served:
+    """One organization as the API serves it: its account, event log and rate limits, and what
+    it was asked (for tests and benchmarks: per-organization polls)."""
 
-    def __init__(self, tenant: Tenant, accounts: Accounts, log: EventLog, limiter: RateLimiter):
-        self.tenant = tenant
+    tenant: Tenant
+    log: EventLog
+    limiter: RateLimiter
+    #: Monitor answers 200 to this organization's stream requests unless set (503, 500, ...).
+    forced_status: int | None = None
+    stream_requests: int = 0
+    #: Clock times of the stream requests answered 200, newest last (bounded).
+    poll_times: list[float] = field(default_factory=list)
+
+    MAX_POLL_TIMES = 1000
+
+    def polled(self, at: float) -> None:
+        times = self.poll_times
+        times.append(at)
+        if len(times) > self.MAX_POLL_TIMES:
+            del times[: len(times) - self.MAX_POLL_TIMES]
+
+
+class DocuSignApi:
+    """Routes DocuSign paths to answers; returns None for paths DocuSign does not have.
+
+    One server plays any number of organizations: a user belongs to one (``organization_of``),
+    and its token, userinfo, stream, rate limits and events are that organization's. Without
+    ``organization_of`` every user is the primary organization's (the one-organization case).
+    """
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        accounts: Accounts,
+        log: EventLog,
+        limiter: RateLimiter,
+        organization_of: Callable[[str], Served | None] | None = None,
+    ):
+        self.primary = Served(tenant, log, limiter)
         self.accounts = accounts
-        self.log = log
-        self.limiter = limiter
+        self._organization_of = organization_of or (lambda user_id: None)
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.primary.tenant
+
+    def served(self, user_id: str | None) -> Served:
+        found = self._organization_of(user_id) if user_id else None
+        return found or self.primary
 
     def handle(self, request: Request, back_up: int = 0) -> Response | None:
         path, method = request.path, request.method
@@ -83,7 +125,7 @@ class DocuSignApi:
         user, why = self.accounts.bearer_user(request.header("authorization"))
         if user is None:
             return _unauthorized(why)
-        tenant = self.tenant
+        tenant = self.served(user.user_id).tenant
         return json_response(
             200,
             {
@@ -128,7 +170,10 @@ class DocuSignApi:
 
     def _stream(self, request: Request, organization_id: str | None, back_up: int) -> Response:
         legacy = organization_id is None
-        decision = self.limiter.take()
+        user, why = self.accounts.bearer_user(request.header("authorization"))
+        served = self.served(user.user_id if user else None)
+        served.stream_requests += 1
+        decision = served.limiter.take()
         headers = {"api-supported-versions": "2.0", **decision.headers}
         if not decision.allowed:
             headers["Retry-After"] = str(decision.retry_after_s)
@@ -140,12 +185,18 @@ class DocuSignApi:
                 },
                 headers,
             )
-        user, why = self.accounts.bearer_user(request.header("authorization"))
         if user is None:
             response = _unauthorized(why)
             response.headers.update(headers)
             return response
-        if not legacy and organization_id != self.tenant.organization_id:
+        if served.forced_status is not None:
+            return json_response(
+                served.forced_status,
+                {"error": "server_error",
+                 "error_description": f"this organization answers HTTP {served.forced_status}"},
+                headers,
+            )
+        if not legacy and organization_id != served.tenant.organization_id:
             return json_response(
                 404,
                 {
@@ -154,7 +205,7 @@ class DocuSignApi:
                 },
                 headers,
             )
-        refusal = self._refusal(user.org_admin, user.organizations)
+        refusal = self._refusal(served.tenant, user.org_admin, user.organizations)
         if refusal:
             if legacy:  # the lens host answers 403 with an empty body
                 return Response(403, b"", headers)
@@ -173,7 +224,7 @@ class DocuSignApi:
         if " " in cursor and "T" in cursor:  # an unescaped '+' in a UTC offset arrives as ' '
             cursor = cursor.replace(" ", "+")
         try:
-            page = self.log.page(cursor, limit, back_up)
+            page = served.log.page(cursor, limit, back_up)
         except CursorError as exc:
             return json_response(
                 400, {"error": "invalid_cursor", "error_description": str(exc)}, headers
@@ -185,10 +236,11 @@ class DocuSignApi:
             b",".join(page.events),
         )
         headers["Content-Type"] = JSON_TYPE
+        served.polled(self.accounts.clock())
         return Response(200, body, headers, chunked=legacy)
 
-    def _refusal(self, org_admin: bool, organizations: int) -> str:
-        if not self.tenant.monitor_enabled:
+    def _refusal(self, tenant: Tenant, org_admin: bool, organizations: int) -> str:
+        if not tenant.monitor_enabled:
             return "Monitor is not enabled for this organization"
         if not org_admin or organizations < 1:
             return "the user is not an administrator of an organization"

@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .api import DocuSignApi, Tenant
+from .api import DocuSignApi, Served, Tenant
 from .auth import Accounts, User
 from .config import SimulatorConfig
 from .control import Control
 from .events import EventFactory, random_guid, render_json
 from .faults import Fault, FaultPlan
 from .keys import private_pem, public_pem, shared_private_key
+from .organizations import SimulatedOrganization, organizations_toml
 from .ratelimit import RateLimiter
 from .scenarios import scenario_events
 from .server import Dispatcher, RecordedRequest, SimulatorHTTPServer
@@ -61,7 +62,12 @@ class Simulator:
             "Simulated Org Account",
             admin_user_id=self.user_id,
         )
-        api = DocuSignApi(self._tenant, self._accounts, self._log, self._limiter)
+        #: More organizations served from the same port, by name (``add_organization``).
+        self.organizations: Dict[str, SimulatedOrganization] = {}
+        self._by_user: Dict[str, Served] = {}
+        api = DocuSignApi(
+            self._tenant, self._accounts, self._log, self._limiter, self._by_user.get
+        )
         self._dispatcher = Dispatcher(api.handle, Control(self), self._faults)
 
         self._server: SimulatorHTTPServer | None = None
@@ -186,6 +192,39 @@ class Simulator:
     def expire_tokens(self) -> None:
         """Every token issued so far expires now (the server answers 401 to them)."""
         self._accounts.expire_all_tokens()
+
+    # -- more organizations ----------------------------------------------------------------
+
+    def add_organization(
+        self,
+        name: str,
+        *,
+        backlog: int = 0,
+        backlog_days: float = 1.0,
+        own_key: bool = True,
+    ) -> SimulatedOrganization:
+        """One more organization on this simulator's port: its own integration key, user, key
+        pair (``own_key=False`` shares the process's one: fast, for hundreds), backlog and rate
+        limits (the config's)."""
+        if name in self.organizations:
+            raise ValueError(f"organization {name!r} exists already")
+        seed = self.config.seed * 1_000_003 + len(self.organizations) + 1
+        organization = SimulatedOrganization(
+            self, name, seed=seed, backlog=backlog, backlog_days=backlog_days, own_key=own_key
+        )
+        self.organizations[name] = organization
+        self._by_user[organization.user_id] = organization.served
+        return organization
+
+    def organizations_file(self, path: os.PathLike, key_dir: os.PathLike) -> Path:
+        """Write the organizations file (and each organization's key files under ``key_dir``)
+        a connector reads to serve every organization added so far."""
+        target = Path(path)
+        target.write_text(
+            organizations_toml(self.organizations.values(), self.base_url, key_dir),
+            encoding="utf-8",
+        )
+        return target
 
     # -- Monitor state -------------------------------------------------------------------
 
