@@ -1,9 +1,16 @@
 """Realistic Monitor events, rendered to JSON bytes once and cheaply.
 
 A pool of templates is rendered at start-up from the seeded RNG; each event then only fills in its
-``eventId`` and ``timestamp`` (and, for alerts, the ids it refers to) by byte formatting. That keeps
-seeding a million events to seconds while the pool still covers every shape a connector must take:
-both timestamp forms, alerts, non-ASCII text, emoji, and a few events of tens of kilobytes.
+``eventId`` and ``timestamp`` by byte formatting. That keeps seeding a million events to seconds
+while the pool still covers every shape a connector must take: both timestamp forms, non-ASCII
+text, emoji, and a few events of tens of kilobytes.
+
+The background is an ordinary day of a real organization: logins (with their usual failures),
+agreements, users and groups, harmless settings. What is a finding on its own (a DocuSign alert,
+a new administrator, two-factor authentication turned off, a sign-in policy or Connect change:
+``scenarios.is_finding``) happens a few times a month in a real account, not hundreds of times a
+day, so the background never draws one: the attack scenarios play them. A quiet simulated day
+then fires no detection, and a dashboard over the demo shows the scenarios, not noise.
 """
 
 from __future__ import annotations
@@ -11,9 +18,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 __all__ = [
     "ALERT_ACTIONS",
@@ -28,7 +34,6 @@ __all__ = [
 
 _TEMPLATE_POOL = 256
 _LARGE_EVERY = 1000  # one event in this many is tens of kilobytes
-_ALERT_SHARE = 0.03
 _NO_FRACTION_SHARE = 0.05
 _MAX_INGESTION_LAG_S = 300.0  # timestamps precede ingestion by up to five minutes
 
@@ -82,12 +87,15 @@ class Kind:
     action: str
     source: str = "Web"
     result: str = ""
-    weight: int = 1  # relative share of the background activity
+    weight: int = 1  # relative share of the background activity; 0: never in the background
 
 
 # Every kind the connector's schema mappings classify (the vocabulary shared with the attack
-# scenarios): logins and account changes, permissions, groups, agreements, settings. Alerts are
-# drawn separately (ALERT_ACTIONS x SEVERITIES).
+# scenarios): logins and account changes, permissions, groups, agreements, settings. Alerts
+# (ALERT_ACTIONS x SEVERITIES) and the kinds of weight 0 are findings whatever their details:
+# only the attack scenarios (and EventFactory.event) make them. Kinds that are findings only with
+# some details (an Administrator profile assigned, 2FA turned off, a sign-in setting changed) come
+# with harmless details in the background.
 KINDS: Tuple[Kind, ...] = (
     Kind("User", "Login", "Web", "Success", 8),
     Kind("User", "Login", "Mobile", "Success", 3),
@@ -106,7 +114,7 @@ KINDS: Tuple[Kind, ...] = (
     Kind("Account", "UserDeleted", "Web"),
     Kind("Account", "PermissionProfileChanged", "Web"),
     Kind("Account", "PermissionProfileAssigned", "Web"),
-    Kind("Account", "AdministratorAdded", "Web"),
+    Kind("Account", "AdministratorAdded", "Web", weight=0),
     Kind("Account", "GroupCreated", "Web"),
     Kind("Account", "GroupDeleted", "Web"),
     Kind("Account", "GroupMemberAdded", "Web"),
@@ -123,10 +131,10 @@ KINDS: Tuple[Kind, ...] = (
     Kind("Template", "Deleted", "Web"),
     Kind("Template", "Shared", "Web"),
     Kind("Account", "SettingChanged", "Web"),
-    Kind("Organization", "SsoSettingsChanged", "Web"),
-    Kind("Organization", "IpAllowListChanged", "Web"),
+    Kind("Organization", "SsoSettingsChanged", "Web", weight=0),
+    Kind("Organization", "IpAllowListChanged", "Web", weight=0),
     Kind("Organization", "DomainAdded", "Web"),
-    Kind("Account", "ConnectConfigurationChanged", "Web"),
+    Kind("Account", "ConnectConfigurationChanged", "Web", weight=0),
     Kind("Integration", "IntegratorKeyCreated", "Web"),
 )
 
@@ -140,12 +148,15 @@ _PROFILES = (
     ("14414477", "DocuSign Viewer"),
 )
 _GROUPS = ("Everyone", "Legal", "Sales – EMEA", "経理")
+_BACKGROUND_PROFILES = _PROFILES[1:]  # an Administrator profile assigned is a finding
 _SETTINGS = (  # property (the setting's name), old value, new value (the field)
-    ("TwoFactorAuthentication", "Enabled", "Disabled"),
-    ("IpAllowList", "10.0.0.0/8", "0.0.0.0/0"),
     ("SessionTimeout", "20", "480"),
     ("allowSigningExtensions", "false", "true"),
+    ("EnvelopeExpirationDays", "120", "90"),
+    ("TwoFactorAuthentication", "Enabled", "Disabled"),
+    ("IpAllowList", "10.0.0.0/8", "0.0.0.0/0"),
 )
+_BACKGROUND_SETTINGS = _SETTINGS[:3]  # 2FA off and any allow-list change are findings
 _AFFECTING = {  # actions done to another user: data.AffectedUserId names them
     "UserAdded",
     "UserClosed",
@@ -159,7 +170,7 @@ _AFFECTING = {  # actions done to another user: data.AffectedUserId names them
 }
 
 # Placeholders replaced per event; chosen so they cannot occur in rendered JSON otherwise.
-_TS, _ID, _IDS, _COUNT = "@@ts@@", "@@id@@", "@@ids@@", "@@count@@"
+_TS, _ID = "@@ts@@", "@@id@@"
 
 
 def render_json(value: Any) -> bytes:
@@ -268,15 +279,13 @@ class _Template:
         parts: List[bytes] = []
         slots: List[str] = []
         while True:
-            hits = [(text.find(p.encode()), p) for p in (_TS, _ID, _IDS, _COUNT)]
+            hits = [(text.find(p.encode()), p) for p in (_TS, _ID)]
             hits = [h for h in hits if h[0] >= 0]
             if not hits:
                 parts.append(text)
                 return cls(tuple(parts), tuple(slots))
             at, placeholder = min(hits)
             end = at + len(placeholder)
-            if placeholder == _IDS:  # the list placeholder replaces its quotes too
-                at, end = at - 1, end + 1
             parts.append(text[:at])
             slots.append(placeholder)
             text = text[end:]
@@ -291,18 +300,15 @@ class EventFactory:
         self._organization_id = organization_id
         self._user_ids = list(user_ids)
         self._count = 0
-        self._recent: Deque[str] = deque(maxlen=8)
         self._minutes: Dict[int, bytes] = {}
         self._large_phase = self._rng.randrange(_LARGE_EVERY)
-        # The first templates are one of each kind (and each alert and severity) so that any
-        # backlog of a few thousand events holds every kind; the rest follow the weights.
-        kinds = list(KINDS) + self._rng.choices(
-            KINDS, weights=[k.weight for k in KINDS], k=_TEMPLATE_POOL - len(KINDS)
+        # The first templates are one of each background kind so that any backlog of a few
+        # thousand events holds every one; the rest follow the weights.
+        background = [k for k in KINDS if k.weight]
+        kinds = background + self._rng.choices(
+            background, weights=[k.weight for k in background], k=_TEMPLATE_POOL - len(background)
         )
-        self._normal = [_Template.of(self._event(kind)) for kind in kinds]
-        alerts = [(a, s) for a in ALERT_ACTIONS for s in SEVERITIES]
-        alerts += [alerts[i % len(alerts)] for i in range(_TEMPLATE_POOL // 8 - len(alerts))]
-        self._alerts = [_Template.of(self._alert(a, s)) for a, s in alerts]
+        self._normal = [_Template.of(self._event(kind, background=True)) for kind in kinds]
         self._large = [_Template.of(self._large_event()) for _ in range(3)]
 
     def make(self, ingested_at: float) -> Tuple[str, bytes]:
@@ -310,8 +316,6 @@ class EventFactory:
         rng = self._rng
         if self._count % _LARGE_EVERY == self._large_phase:
             template = self._large[self._count % len(self._large)]
-        elif rng.random() < _ALERT_SHARE and self._recent:
-            template = self._alerts[int(rng.random() * len(self._alerts))]
         else:  # random() * n: randrange() costs three times as much, and a million calls add up
             template = self._normal[int(rng.random() * len(self._normal))]
         self._count += 1
@@ -320,22 +324,9 @@ class EventFactory:
             ingested_at - rng.random() * _MAX_INGESTION_LAG_S,
             with_fraction=rng.random() >= _NO_FRACTION_SHARE,
         )
-        parts = template.parts
-        if len(template.slots) == 2:  # the common case: timestamp, then eventId
-            out = b"".join((parts[0], stamp, parts[1], event_id.encode(), parts[2]))
-        else:
-            values = {
-                _TS: stamp,
-                _ID: event_id.encode(),
-                _IDS: b",".join(b'"%s"' % i.encode() for i in self._recent),
-                _COUNT: b"%d" % rng.randint(1, 50),
-            }
-            pieces = [parts[0]]
-            for slot, part in zip(template.slots, parts[1:]):
-                pieces += (values[slot], part)
-            out = b"".join(pieces)
-        self._recent.append(event_id)
-        return event_id, out
+        parts, ordered = template.parts, template.slots == (_TS, _ID)
+        first, second = (stamp, event_id.encode()) if ordered else (event_id.encode(), stamp)
+        return event_id, b"".join((parts[0], first, parts[1], second, parts[2]))
 
     def event(
         self, obj: str, action: str, *, source: str = "Web", result: str = "", **fields: Any
@@ -346,7 +337,6 @@ class EventFactory:
         ``Count`` "0" and ``Severity`` "Medium" unless ``data`` is given."""
         if obj == "Alert":
             event = self._alert(action, "Medium")
-            event["data"] = {"EventIds": [], "Count": "0", "Severity": "Medium"}
         else:
             event = self._event(Kind(obj, action, source, result))
         event.update(timestamp="", eventId="")
@@ -370,12 +360,12 @@ class EventFactory:
 
     # -- template shapes -------------------------------------------------------------------
 
-    def _event(self, kind: Kind) -> Dict[str, Any]:
-        data, prop, field = self._details(kind)
+    def _event(self, kind: Kind, background: bool = False) -> Dict[str, Any]:
+        data, prop, field = self._details(kind, background)
         return self._envelope(kind.object, kind.action, kind.source, kind.result, data, prop, field)
 
     def _alert(self, action: str, severity: str) -> Dict[str, Any]:
-        data = {"EventIds": [_IDS], "Count": _COUNT, "Severity": severity}
+        data = {"EventIds": [], "Count": "0", "Severity": severity}
         return self._envelope("Alert", action, "System", "", data)
 
     def _large_event(self) -> Dict[str, Any]:
@@ -392,8 +382,9 @@ class EventFactory:
         data = {"ImportId": random_guid(rng), "Users": rows, "Count": str(len(rows))}
         return self._envelope("Account", "BulkUsersImported", "API", "Success", data)
 
-    def _details(self, kind: Kind) -> Tuple[Dict[str, Any], str, str]:
-        """``data``, ``property`` and ``field`` as DocuSign fills them for this kind."""
+    def _details(self, kind: Kind, background: bool) -> Tuple[Dict[str, Any], str, str]:
+        """``data``, ``property`` and ``field`` as DocuSign fills them for this kind; for the
+        ``background``, only details that are not a finding."""
         rng, obj, action = self._rng, kind.object, kind.action
         data: Dict[str, Any] = {}
         prop = field = ""
@@ -407,14 +398,16 @@ class EventFactory:
             data.update(AffectedMembershipId=random_guid(rng))
             data.update(PermissionProfileId=str(rng.randrange(10**8)))
         elif action.startswith("PermissionProfile"):
-            profile_id, profile_name = rng.choice(_PROFILES)
+            profile_id, profile_name = rng.choice(_BACKGROUND_PROFILES if background else _PROFILES)
             data.update(PermissionProfileId=profile_id, PermissionProfileName=profile_name)
         elif action.startswith("Group"):
             data.update(GroupId=str(rng.randrange(10**7)), GroupName=rng.choice(_GROUPS))
         elif action == "TwoFactorAuthenticationChanged":
             prop, field = "TwoFactorAuthentication", rng.choice(("Enabled", "Disabled"))
+            if background:  # turned off is a finding; a user turning it on is an ordinary day
+                field = "Enabled"
         elif action == "SettingChanged":
-            prop, old, field = rng.choice(_SETTINGS)
+            prop, old, field = rng.choice(_BACKGROUND_SETTINGS if background else _SETTINGS)
             data.update(SettingName=prop, OldValue=old, NewValue=field)
         elif action == "AccountLocked":
             data.update(Reason="TooManyLoginFailures")

@@ -12,6 +12,7 @@ from schema_checks import OCSF_FILES, ecs_problems, ocsf_problems
 from docusign_input.formats import classes, ecs, ocsf
 from docusign_input.formats.countries import iso_code
 from docusign_input.simulator import Simulator, SimulatorConfig
+from docusign_input.simulator.scenarios import SCENARIOS
 
 EVENTS = every_kind() + odd_events()
 
@@ -48,8 +49,11 @@ def test_every_class_and_every_known_kind_is_exercised() -> None:
 
 
 def test_a_simulated_backlog_maps_to_valid_documents_of_every_class() -> None:
-    """What `run --format ...` will see: the simulator's background activity, as served."""
+    """What `run --format ...` will see: the simulator's background activity and its attack
+    scenarios (DocuSign's alerts are only in those), as served."""
     sim = Simulator(SimulatorConfig(backlog=2000, seed=4))
+    for name in SCENARIOS:
+        sim.play_scenario(name)
     events = [json.loads(sim.event_bytes(i)) for i in sim.event_ids()]
     classes_seen = set()
     for event in events:
