@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Set
 from urllib.parse import parse_qsl
@@ -19,7 +22,7 @@ from .ratelimit import RateLimiter
 from .store import CursorError, EventLog
 from .wire import JSON_TYPE, Request, Response, json_response
 
-__all__ = ["DocuSignApi", "Served", "Tenant", "LEGACY_STREAM", "CURRENT_STREAM"]
+__all__ = ["DocuSignApi", "Served", "Tenant", "AnswerShape", "LEGACY_STREAM", "CURRENT_STREAM"]
 
 LEGACY_STREAM = "/api/v2.0/datasets/monitor/stream"
 CURRENT_STREAM = re.compile(r"/v1/organizations/([^/]+)/stream\Z")
@@ -64,6 +67,33 @@ class Served:
             del times[: len(times) - self.MAX_POLL_TIMES]
 
 
+class AnswerShape:
+    """How a busy organization's Monitor answers look (the "busy" profile): some pages in the
+    middle of a backlog shorter than the limit asked for, and a latency per answer. Seeded, so
+    the same requests get the same shapes; the quiet profile is all zeros (full pages, at once)."""
+
+    def __init__(self, seed: int, short_page_share: float = 0.0, latency_s: float = 0.0):
+        self._rng = random.Random(f"answers-{seed}")
+        self._lock = threading.Lock()
+        self.short_page_share = short_page_share
+        self.latency_s = latency_s
+
+    def short_limit(self, limit: int) -> int | None:
+        """A smaller limit for this answer, when it is to be a short one (None: as asked)."""
+        if self.short_page_share <= 0 or limit < 2:
+            return None
+        with self._lock:
+            if self._rng.random() >= self.short_page_share:
+                return None
+            return 1 + int(self._rng.random() * (limit - 1))
+
+    def latency(self) -> float:
+        if self.latency_s <= 0:
+            return 0.0
+        with self._lock:
+            return self.latency_s * (0.5 + self._rng.random())
+
+
 class DocuSignApi:
     """Routes DocuSign paths to answers; returns None for paths DocuSign does not have.
 
@@ -79,10 +109,12 @@ class DocuSignApi:
         log: EventLog,
         limiter: RateLimiter,
         organization_of: Callable[[str], Served | None] | None = None,
+        shape: AnswerShape | None = None,
     ):
         self.primary = Served(tenant, log, limiter)
         self.accounts = accounts
         self._organization_of = organization_of or (lambda user_id: None)
+        self.shape = shape if shape is not None else AnswerShape(0)
 
     @property
     def tenant(self) -> Tenant:
@@ -223,8 +255,14 @@ class DocuSignApi:
         cursor = request.query.get("cursor", "")
         if " " in cursor and "T" in cursor:  # an unescaped '+' in a UTC offset arrives as ' '
             cursor = cursor.replace(" ", "+")
+        delay = self.shape.latency()
+        if delay:
+            time.sleep(delay)
         try:
             page = served.log.page(cursor, limit, back_up)
+            shorter = self.shape.short_limit(limit) if len(page.events) == limit else None
+            if shorter is not None:  # the middle of a backlog: a full page was there
+                page = served.log.page(cursor, shorter, back_up)
         except CursorError as exc:
             return json_response(
                 400, {"error": "invalid_cursor", "error_description": str(exc)}, headers

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import List
 
-from .config import SimulatorConfig
+from .config import MAX_EVENTS_PER_SECOND, PROFILES, SimulatorConfig
 from .faults import FAULT_KINDS, Fault
 from .scenarios import SCENARIOS
 from .simulator import Simulator
@@ -62,6 +62,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help=f"new events ingested per minute while running (default {DEFAULT_EVENTS_PER_MINUTE:g};"
         " 0 for none)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="quiet",
+        help="quiet (default: --events-per-minute, instant full pages) or busy (a large "
+        "organization: --events-per-second, short pages in a backlog, --latency per answer)",
+    )
+    parser.add_argument(
+        "--events-per-second",
+        type=float,
+        default=20.0,
+        metavar="R",
+        help=f"busy: events ingested a second, 1 to {MAX_EVENTS_PER_SECOND:g} (default 20)",
+    )
+    parser.add_argument(
+        "--short-page-share",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="busy: share of backlog answers shorter than the limit asked for (default 0.2)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.3,
+        metavar="S",
+        help="busy: mean seconds per Monitor answer, each 0.5 to 1.5 times it (default 0.3)",
     )
     parser.add_argument(
         "--scenario",
@@ -162,21 +190,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"simulate: bad --fault: {exc}", file=sys.stderr)
         return 2
-    config = SimulatorConfig(
-        seed=args.seed,
-        backlog=args.backlog,
-        backlog_days=args.backlog_days,
-        events_per_minute=args.events_per_minute,
-        rate_limits=not args.no_rate_limits,
-        hourly_limit=args.hourly_limit,
-        burst_limit=args.burst_limit,
-        token_lifetime_s=args.token_lifetime,
-        retention_days=args.retention_days,
-        host=args.host,
-        port=args.port,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-    )
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     previous = _on_signals(stop)
     try:
@@ -213,14 +231,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> SimulatorConfig:
+    """The options as one SimulatorConfig; ValueError names a value out of range."""
+    return SimulatorConfig(
+        seed=args.seed,
+        backlog=args.backlog,
+        backlog_days=args.backlog_days,
+        events_per_minute=args.events_per_minute,
+        profile=args.profile,
+        events_per_second=args.events_per_second,
+        short_page_share=args.short_page_share,
+        latency_s=args.latency,
+        rate_limits=not args.no_rate_limits,
+        hourly_limit=args.hourly_limit,
+        burst_limit=args.burst_limit,
+        token_lifetime_s=args.token_lifetime,
+        retention_days=args.retention_days,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+
+
 def _banner(sim: Simulator, key_file: Path) -> str:
     lines = [
         f"# DocuSign simulator at {sim.base_url} (account server and Monitor; aud={sim.audience})",
         f"# legacy stream:  {sim.base_url}/api/v2.0/datasets/monitor/stream",
         f"# current stream: {sim.base_url}/v1/organizations/{sim.organization_id}/stream",
         f"# admin:          {sim.base_url}/__simulator__/state",
-        f"# {len(sim.event_ids())} events ingested, {sim.config.events_per_minute:g} more a minute;"
-        " stop with Ctrl-C",
+        f"# {len(sim.event_ids())} events ingested, {sim.config.ingestion_per_minute:g} more a "
+        f"minute ({sim.config.profile} profile); stop with Ctrl-C",
         f'# play a scenario now: curl -X POST -d \'{{"name": "brute-force"}}\' '
         f"{sim.base_url}/__simulator__/scenario",
     ]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .api import DocuSignApi, Served, Tenant
+from .api import AnswerShape, DocuSignApi, Served, Tenant
 from .auth import Accounts, User
 from .config import SimulatorConfig
 from .control import Control
@@ -65,14 +65,19 @@ class Simulator:
         #: More organizations served from the same port, by name (``add_organization``).
         self.organizations: Dict[str, SimulatedOrganization] = {}
         self._by_user: Dict[str, Served] = {}
+        self._shape = (
+            AnswerShape(cfg.seed, cfg.short_page_share, cfg.latency_s)
+            if cfg.busy
+            else AnswerShape(cfg.seed)
+        )
         api = DocuSignApi(
-            self._tenant, self._accounts, self._log, self._limiter, self._by_user.get
+            self._tenant, self._accounts, self._log, self._limiter, self._by_user.get, self._shape
         )
         self._dispatcher = Dispatcher(api.handle, Control(self), self._faults)
 
         self._server: SimulatorHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
-        self._rate_per_minute = cfg.events_per_minute
+        self._rate_per_minute = cfg.ingestion_per_minute
         self._ingest_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.base_url = ""
@@ -291,8 +296,15 @@ class Simulator:
             owed += (now - last) * self._rate_per_minute / 60.0
             last = now
             if owed >= 1.0:
-                self.append_events(int(owed))
-                owed -= int(owed)
+                count = int(owed)
+                owed -= count
+                if count == 1:
+                    self.append_events(1)
+                    continue
+                # Several a tick (a busy organization): spread their ingestion instants over
+                # the tick, as a steady flow would have them, instead of one instant.
+                at, step = self._clock(), 60.0 / self._rate_per_minute
+                self._log.ingest([at - step * (count - 1 - i) for i in range(count)])
 
     def play_scenario(self, name: str, start_s: float | None = None) -> List[str]:
         """Ingest attack scenario ``name`` (see ``scenarios.SCENARIOS``); returns its eventIds.
@@ -379,6 +391,9 @@ class Simulator:
             "monitor_enabled": self._tenant.monitor_enabled,
             "token_lifetime_s": self._accounts.token_lifetime_s,
             "events_per_minute": self._rate_per_minute,
+            "profile": self.config.profile,
+            "short_page_share": self._shape.short_page_share,
+            "latency_s": self._shape.latency_s,
             "rate_limits": {
                 "enabled": lim.enabled,
                 "hourly_limit": lim.hourly_limit,
