@@ -63,6 +63,12 @@ class Checkpoint:
     organization_id: str | None = None
     position: Position = field(default_factory=Position)
     health: Health = field(default_factory=Health)
+    #: The Backfill Start Time a run was last told is ignored (the checkpoint has a cursor), so
+    #: that the warning is said once per checkpoint and value, not on every scheduled run.
+    backfill_ignored: str | None = None
+    #: Fields this version does not know (written by a newer one, then rolled back), kept as they
+    #: were and written back: ``{"health": {...}}`` holds the unknown fields of the health.
+    unknown: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def cursor(self) -> str | None:
@@ -84,8 +90,10 @@ class Checkpoint:
         """Compact JSON, one flat object (the file format predates the split). Saved after every
         page, so it is built shallowly (no `asdict` deep copy of the recent IDs) and without
         indentation (which would force the standard library's pure-Python encoder);
-        `checkpoint show` pretty-prints it."""
+        `checkpoint show` pretty-prints it. Unknown fields go back where they were."""
         position = self.position
+        unknown = self.unknown
+        health = {name: _plain(getattr(self.health, name)) for name in _HEALTH_FIELDS}
         body: dict[str, Any] = {
             "version": VERSION,
             "environment": self.environment,
@@ -96,19 +104,30 @@ class Checkpoint:
             "recent_event_ids": _plain(position.recent_event_ids),
             "organization_id": self.organization_id,
             "updated_at": position.updated_at,
-            "health": {name: _plain(getattr(self.health, name)) for name in _HEALTH_FIELDS},
+            "health": health,
         }
+        if self.backfill_ignored is not None:
+            body["backfill_ignored"] = self.backfill_ignored
+        if unknown:
+            extra_health = unknown.get("health")
+            if isinstance(extra_health, Mapping):
+                health.update({k: v for k, v in extra_health.items() if k not in health})
+            body.update({k: v for k, v in unknown.items() if k not in body})
         return codec.dumps(body) + b"\n"
 
     @classmethod
     def from_json(cls, raw: bytes, source: str) -> Checkpoint:
-        def corrupt(why: str) -> ConfigError:
-            return CheckpointUnreadable(
-                f"checkpoint {source} is unreadable: {why}",
-                "restore it from a backup, or move it aside with `docusign-input checkpoint "
-                "reset` and set --backfill-start to the time of the last delivered event (check "
-                "your SIEM) before the next run",
-            )
+        """The checkpoint in `raw`. Fields this version does not know are kept (a newer version
+        wrote them; rolling back must not cost the cursor); a known field of the wrong type, or
+        a newer format version, is refused with one line naming it."""
+        restore = (
+            "restore it from a backup, or move it aside with `docusign-input checkpoint "
+            "reset` and set --backfill-start to the time of the last delivered event (check "
+            "your SIEM) before the next run"
+        )
+
+        def corrupt(why: str, fix: str = restore) -> ConfigError:
+            return CheckpointUnreadable(f"checkpoint {source} is unreadable: {why}", fix)
 
         if not raw.strip():
             raise CheckpointUnreadable(
@@ -124,28 +143,59 @@ class Checkpoint:
         if not isinstance(body, dict):
             raise corrupt("not a JSON object")
         version = body.pop("version", None)
+        if type(version) is int and version > VERSION:
+            raise corrupt(
+                f"format version {version} (written by a newer docusign-input), this program "
+                f"reads version {VERSION}",
+                "run the newer docusign-input again; the file is left as it is",
+            )
         if version != VERSION:
             raise corrupt(f"format version {version!r}, this program reads version {VERSION}")
-        try:
-            health = Health(**(body.pop("health", None) or {}))
-            ids = body.pop("recent_event_ids", None) or {}
-            if not isinstance(ids, dict):
-                raise TypeError("recent_event_ids is not an object")
-            position = Position(
-                cursor=body.pop("cursor", None),
-                newest_event_time=body.pop("newest_event_time", None),
-                recent_event_ids=ids,
-                updated_at=body.pop("updated_at", None),
-            )
-            checkpoint = cls(**body, position=position, health=health)
-        except TypeError as exc:
-            raise corrupt(str(exc)) from None
+        health_body = body.pop("health", None)
+        if health_body is None:
+            health_body = {}
+        if not isinstance(health_body, dict):
+            raise corrupt(f"health is {_kind(health_body)}, not an object", _fix("health", restore))
         for name in ("environment", "user_id", "monitor_api"):
-            if not isinstance(getattr(checkpoint, name), str):
+            if name not in body:
                 raise corrupt(f"{name} missing")
-        if checkpoint.cursor is not None and not isinstance(checkpoint.cursor, str):
-            raise corrupt("cursor is not a string")
-        return checkpoint
+        known = {name: body.pop(name) for name in list(body) if name in _TOP_TYPES}
+        known_health = {name: health_body.pop(name) for name in list(health_body)
+                        if name in _HEALTH_TYPES}
+        for where, values, types in (("", known, _TOP_TYPES),
+                                     ("health.", known_health, _HEALTH_TYPES)):
+            for name, value in values.items():
+                expected = types[name]
+                if not _is(value, expected):
+                    raise corrupt(
+                        f"{where}{name} is {_kind(value)}, not {_EXPECTED[expected]}",
+                        _fix(where + name, restore),
+                    )
+        ids = known.pop("recent_event_ids", None) or {}
+        bad_id = next((k for k, v in ids.items() if type(v) is not str), None)
+        if bad_id is not None:
+            raise corrupt(
+                f"recent_event_ids[{bad_id!r}] is {_kind(ids[bad_id])}, not a string",
+                _fix("recent_event_ids", restore),
+            )
+        unknown: dict[str, Any] = dict(body)
+        if health_body:
+            unknown["health"] = health_body
+        return cls(
+            environment=known["environment"],
+            user_id=known["user_id"],
+            monitor_api=known["monitor_api"],
+            organization_id=known.get("organization_id"),
+            position=Position(
+                cursor=known.get("cursor"),
+                newest_event_time=known.get("newest_event_time"),
+                recent_event_ids=ids,
+                updated_at=known.get("updated_at"),
+            ),
+            health=Health(**known_health),
+            backfill_ignored=known.get("backfill_ignored"),
+            unknown=unknown,
+        )
 
     def with_position(self, **changes: Any) -> Checkpoint:
         return replace(self, position=replace(self.position, **changes))
@@ -155,6 +205,47 @@ class Checkpoint:
 
 
 _HEALTH_FIELDS = tuple(f.name for f in fields(Health))
+
+# The JSON type each known field must have: "str?" a string or null, "int" a whole number,
+# "object?" an object or null, "ids" an object of strings.
+_TOP_TYPES = {
+    "environment": "str", "user_id": "str", "monitor_api": "str", "organization_id": "str?",
+    "cursor": "str?", "newest_event_time": "str?", "recent_event_ids": "object?",
+    "updated_at": "str?", "backfill_ignored": "str?",
+}
+_HEALTH_TYPES = {
+    "last_success": "str?", "last_error": "object?", "events_delivered": "int",
+    "last_sync": "object?", "consecutive_failures": "int", "possible_gap": "object?",
+    "last_run": "object?",
+}
+_EXPECTED = {
+    "str": "a string", "str?": "a string or null", "int": "a whole number 0 or more",
+    "object?": "an object or null",
+}
+
+
+def _is(value: Any, expected: str) -> bool:
+    if value is None:
+        return expected.endswith("?")
+    if expected.startswith("str"):
+        return type(value) is str
+    if expected == "int":
+        return type(value) is int and value >= 0
+    return type(value) is dict
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words (never the value: a checkpoint line goes to logs)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {str: "a string", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _fix(name: str, restore: str) -> str:
+    return f"correct {name} in the file by hand (the cursor is kept), or {restore}"
 
 
 def _plain(value: Any) -> Any:

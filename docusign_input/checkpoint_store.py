@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from .checkpoint import Checkpoint
-from .durable import replace_file
+from .durable import ForeignOwner, replace_file
 from .errors import CheckpointError, ConfigError, LockHeld
 
 __all__ = ["CheckpointStore", "move_aside"]
@@ -60,12 +60,25 @@ class CheckpointStore:
                 "run one instance per checkpoint: stop the other one, or give this one its own "
                 "--checkpoint",
             ) from None
+        self._keep_owner(handle.fileno())
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_utc_now()}\n")
         handle.flush()
         self._lock_file = handle
         self._remove_stale_temp_files()
+
+    def _keep_owner(self, fd: int) -> None:
+        """Root creating the lock file (``checkpoint reset`` before the service's first run)
+        gives it to the checkpoint's owner (or its directory's), who must be able to open it."""
+        if os.geteuid() != 0:
+            return
+        try:
+            owner = os.stat(self.path if self.path.exists() else self.path.parent)
+            if os.fstat(fd).st_uid != owner.st_uid:
+                os.fchown(fd, owner.st_uid, owner.st_gid)
+        except OSError:
+            pass
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files of a holder that was killed before its rename (durable.replace_file names
@@ -125,6 +138,13 @@ class CheckpointStore:
         self._ensure_directory()
         try:
             replace_file(self.path, checkpoint.to_json())
+        except ForeignOwner as exc:
+            name = _user_name(exc.uid)
+            raise CheckpointError(
+                f"checkpoint {self.path} belongs to user {name}, not to this one: replacing it "
+                "would take it away from its owner",
+                f"run the command as that user (sudo -u '{name}' docusign-input ...)",
+            ) from None
         except OSError as exc:
             raise _io_error(f"cannot write checkpoint {self.path}", exc) from None
 
@@ -144,6 +164,15 @@ def _io_error(what: str, exc: OSError) -> CheckpointError:
     else:
         fix = "check the filesystem; the previous checkpoint is intact"
     return CheckpointError(f"{what}: {reason}", fix)
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"  # sudo's spelling of a user without a name
 
 
 def _utc_now() -> str:

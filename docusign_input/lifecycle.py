@@ -47,6 +47,7 @@ __all__ = [
     "open_checkpoint",
     "check_owner",
     "check_scheduled_backoff",
+    "note_ignored_backfill",
     "record_run_start",
     "record_run_end",
     "build_tokens",
@@ -109,6 +110,26 @@ def check_owner(settings: Settings, checkpoint: Checkpoint, *, api: bool = True)
             "API its own --checkpoint (with --backfill-start for where it should begin), or "
             "`checkpoint reset` it, which forgets the cursor",
         )
+
+
+def note_ignored_backfill(
+    settings: Settings, checkpoint: Checkpoint, reporter: Reporter
+) -> Checkpoint:
+    """A Backfill Start Time given with a checkpoint that already has a position is ignored
+    (the contract); say so, and how to rewind, once per checkpoint and value: the checkpoint
+    remembers it was said (saved with the run's start), so a scheduled run every minute that
+    always passes the same setting does not repeat it."""
+    text = settings.backfill_start
+    if not text or checkpoint.cursor is None or checkpoint.backfill_ignored == text:
+        return checkpoint
+    name = settings.source_of("backfill_start")
+    reporter.warning(
+        f"{name} {text} is ignored: checkpoint {settings.checkpoint_path} already has a "
+        f"position (newest event time {checkpoint.newest_event_time or 'none'}); the backfill "
+        f"start applies only to a first run. To fetch from that time again, run "
+        f"`docusign-input checkpoint reset --to {text}` (said once for this checkpoint)"
+    )
+    return replace(checkpoint, backfill_ignored=text)
 
 
 def record_run_start(
@@ -315,6 +336,7 @@ class CheckpointRun:
             reporter.warning(warning)
         store, checkpoint = open_checkpoint(settings, lock=True)
         first_run = checkpoint.cursor is None and settings.backfill is None
+        checkpoint = note_ignored_backfill(settings, checkpoint, reporter)
         exit_code = EXIT_INTERNAL
         own_output = self.output is None
         output: Output | None = None
@@ -408,6 +430,7 @@ def reset_checkpoint(
         if checkpoint.monitor_api != settings.monitor_api:
             where += f"; it now belongs to the {settings.monitor_api} Monitor API"
             checkpoint = replace(checkpoint, monitor_api=settings.monitor_api)
+        checkpoint = replace(checkpoint, backfill_ignored=None)  # a later one is news again
         store.save(checkpoint.with_position(cursor=cursor, updated_at=format_time(now_utc())))
     finally:
         store.release_lock()

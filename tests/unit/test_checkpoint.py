@@ -137,3 +137,56 @@ def test_the_engine_reads_and_returns_only_the_position():
     plan = plan_page(sample().position, "aa_1_2_3", Page([], "aa_1_2_4"), now=NOW, page_size=10)
     assert isinstance(plan.position, Position)
     assert plan.position.cursor == "aa_1_2_4"
+
+
+def test_a_checkpoint_with_a_field_of_a_newer_version_keeps_its_cursor(tmp_path):
+    """One unknown field (a newer version wrote it, then was rolled back) made the checkpoint
+    "unreadable" (78), and the advised reset discarded the cursor. It is read, and the unknown
+    fields are written back as they were."""
+    path = tmp_path / "cp.json"
+    body = json.loads(sample().to_json())
+    body["shard"] = {"of": 4, "index": 1}
+    body["health"]["last_forward_receiver"] = "fb-1:24224"
+    path.write_text(json.dumps(body))
+    store = CheckpointStore(path)
+    loaded = store.load()
+    assert loaded is not None and loaded.cursor == "aa_1_2_3"
+    store.save(loaded.with_position(cursor="aa_1_2_4"))
+    saved = json.loads(path.read_text())
+    assert saved["cursor"] == "aa_1_2_4" and saved["shard"] == {"of": 4, "index": 1}
+    assert saved["health"]["last_forward_receiver"] == "fb-1:24224"
+
+
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("cursor", 42, "cursor is a number, not a string or null"),
+        ("health.events_delivered", "5", "health.events_delivered is a string, not a whole number"),
+        ("recent_event_ids", ["a"], "recent_event_ids is a list, not an object or null"),
+        ("health", [], "health is a list, not an object"),
+    ],
+)
+def test_a_known_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, value, said):
+    path = tmp_path / "cp.json"
+    body = json.loads(sample().to_json())
+    if field.startswith("health."):
+        body["health"][field.split(".", 1)[1]] = value
+    else:
+        body[field] = value
+    path.write_text(json.dumps(body))
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    line = info.value.line()
+    assert said in line and str(path) in line and "\n" not in line
+    assert info.value.exit_code == 78
+
+
+def test_a_checkpoint_of_a_newer_format_version_says_so(tmp_path):
+    path = tmp_path / "cp.json"
+    body = json.loads(sample().to_json())
+    body["version"] = 2
+    path.write_text(json.dumps(body))
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    assert "newer docusign-input" in info.value.line()
+    assert "reset" not in info.value.line()  # the advice must not cost the cursor
