@@ -127,7 +127,8 @@ class CheckpointStore:
                 f"checkpoint {self.path} is a directory", "point --checkpoint at a file path"
             ) from None
         except OSError as exc:
-            raise ConfigError(
+            # A permissions problem of the checkpoint is exit 74, like a write that fails.
+            raise CheckpointError(
                 f"checkpoint {self.path} cannot be read ({exc.strerror})",
                 "give the user running docusign-input read and write access to it",
             ) from None

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from .errors import ConfigError, ConnectorError
+from .errors import CheckpointError, ConnectorError
 from .redact import scrub
 from .settings import Settings, SettingsProblems
 from .timestamps import EARLIEST, format_time, parse_event_time
@@ -96,7 +95,7 @@ class Preflight:
             return None
         for name, value in settings.describe("check"):
             self.out.write(f"  {name:<22} {value}\n")
-        warnings = (*settings.warnings, settings.backfill_warning, *_key_file_warning(settings))
+        warnings = (*settings.warnings, settings.backfill_warning)
         for warning in warnings:
             if warning:
                 self.out.write(f"  warning: {warning}\n")
@@ -113,7 +112,9 @@ class Preflight:
         path = settings.checkpoint_path
         directory = _nearest_existing(path.parent)
         if not os.access(directory, os.W_OK | os.X_OK):
-            self.problem("Checkpoint", ConfigError(
+            # Exit 74 like `run`, which fails to write it: a permissions problem of the checkpoint
+            # is "the checkpoint cannot be written" in the contract's table, not a setting.
+            self.problem("Checkpoint", CheckpointError(
                 f"the checkpoint directory {path.parent} cannot be written by this user "
                 f"({directory} is not writable)",
                 "give the user running docusign-input write access there, or set --checkpoint "
@@ -234,21 +235,6 @@ def _what_run_fetches(settings: Settings, checkpoint: Any, cursor: str) -> str:
         f"only events from now on ({cursor}): no backfill start is set; to fetch the past, "
         "give --backfill-start 7d (or DOCUSIGN_BACKFILL_START) on the first run"
     )
-
-
-def _key_file_warning(settings: Settings) -> list[str]:
-    """A private key file others can read: a warning (the key still works, but should not)."""
-    source = settings.private_key_source
-    if not source or source == settings.sources.get("private_key") or not settings.private_key_pem:
-        return []
-    try:
-        mode = os.stat(source).st_mode
-    except OSError:
-        return []
-    if stat.S_IMODE(mode) & 0o077:
-        return [f"the private key file {source} can be read by others (mode "
-                f"{stat.S_IMODE(mode):o}): chmod 600 {source}"]
-    return []
 
 
 def _nearest_existing(directory: Path) -> Path:

@@ -1115,6 +1115,21 @@ def _file_secret_warning(path: Path) -> list[str]:
     return []
 
 
+def _key_file_warning(origin: str | None, source: str | None) -> list[str]:
+    """A private key file others can read: a warning in every command that reads it (the key
+    still works, but should not be readable)."""
+    if not origin or origin == source:  # the PEM text itself, not a file
+        return []
+    try:
+        mode = os.stat(origin).st_mode
+    except OSError:
+        return []
+    if stat.S_IMODE(mode) & 0o077:
+        return [f"the private key file {origin} can be read by others (mode "
+                f"{stat.S_IMODE(mode):o}): chmod 600 {origin}"]
+    return []
+
+
 _FAILED = object()
 
 
@@ -1242,6 +1257,8 @@ def load_settings(
         src.file.get(s.key) for s in _SPECS.values() if s.secret
     ):
         warnings.extend(_file_secret_warning(config_file))
+    warnings.extend(_key_file_warning(loader.origins.get("private_key"),
+                                      loader.sources.get("private_key")))
     if "poll_interval" in loader.sources and values["poll_interval"] < MIN_POLL_INTERVAL_S:
         warnings.append(
             f"{loader.sources['poll_interval']} {values['poll_interval']:g} s is below "
