@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .checkpoint import Checkpoint, Position
 from .retry import SCHEDULED_BACKOFF
-from .timestamps import format_time, parse_event_time
+from .timestamps import epoch_ns, format_time, parse_event_time
 
 __all__ = [
     "Page",
@@ -316,27 +316,27 @@ def scheduled_backoff_s(checkpoint: Checkpoint, now: datetime) -> float:
 
 
 def _order_key(timestamp: str) -> str:
-    """A string that sorts like the instant, for DocuSign's UTC ``...Z`` timestamps; "" for a
+    """A string that sorts like the instant: its UTC seconds as ``YYYY-MM-DDTHH:MM:SS`` and nine
+    digits of nanoseconds, read by `timestamps.epoch_ns` (the one reader of stamps); "" for a
     text that is not a time (which then never becomes the newest event time).
 
-    Comparing the raw strings would put ``09:10:06Z`` after ``09:10:06.05Z`` ('Z' > '.'); padding
-    the fraction fixes that without parsing a datetime for every event.
+    Comparing the raw strings would put ``09:10:06Z`` after ``09:10:06.05Z`` ('Z' > '.'), and
+    offsets do not sort at all. DocuSign's UTC ``...Z`` shape keeps its own seconds text.
     """
-    if len(timestamp) >= 20 and timestamp.endswith("Z") and timestamp[10] == "T":
-        seconds, fraction = timestamp[:19], timestamp[19:-1]
-        if fraction and not (
-            fraction[0] == "." and fraction[1:].isdigit() and fraction[1:].isascii()
-        ):
-            return ""
-        try:
-            datetime.fromisoformat(seconds)  # "2026-13-45T99:00:00Z" has the shape, not a time
-        except ValueError:
-            return ""
-        return seconds + fraction[1:].ljust(9, "0")
-    parsed = _parse_or_none(timestamp)
-    if parsed is None:
+    try:
+        seconds, nanos = epoch_ns(timestamp)
+    except ValueError:
         return ""
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + f"{parsed.microsecond:06d}000"
+    if timestamp[-1:] == "Z" and timestamp[10:11] == "T":
+        return timestamp[:19] + f"{nanos:09d}"
+    when = _EPOCH + timedelta(seconds=seconds)
+    return (
+        f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:"
+        f"{when.second:02d}{nanos:09d}"
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _parse_or_none(text: str | None) -> datetime | None:

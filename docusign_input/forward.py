@@ -20,7 +20,6 @@ This client is small and written on ``msgpack``:
 from __future__ import annotations
 
 import base64
-import calendar
 import gzip
 import hashlib
 import os
@@ -41,6 +40,7 @@ from .formats import record_timestamp
 from .redact import register
 from .retry import Backoff
 from .signals import Stopped
+from .timestamps import epoch_ns
 
 __all__ = [
     "ForwardTarget",
@@ -184,72 +184,28 @@ def _beyond_64_bits(value: Any) -> Any:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-_MINUTE_CACHE: dict[str, int] = {}
-
-
 def event_time(event: dict[str, Any], now_ns: Callable[[], int] = time.time_ns) -> tuple[int, int]:
-    """(seconds, nanoseconds) of the event's own time; now when it has none that can be read.
+    """(seconds, nanoseconds) of the event's own time; now when it has none EventTime can carry.
 
     DocuSign's ``timestamp`` in every format (`formats.record_timestamp`: the raw field, ECS
-    ``@timestamp``, OCSF ``metadata.original_time``), else OCSF ``time`` (milliseconds).
-    DocuSign's shape ``2023-03-03T09:10:06.0512813Z`` is sliced, not parsed: this runs per event.
+    ``@timestamp``, OCSF ``metadata.original_time``), read by `timestamps.epoch_ns`, else OCSF
+    ``time`` (milliseconds). EventTime's seconds are unsigned 32 bits: an instant outside them
+    (before 1970, after 2106) is sent as now, whatever its spelling.
     """
     text = record_timestamp(event)
     if isinstance(text, str):
-        parsed = _parse_rfc3339(text)
-        if parsed is not None:
-            return parsed
+        try:
+            seconds, nanos = epoch_ns(text)
+        except ValueError:
+            pass
+        else:
+            if 0 <= seconds < 2**32:
+                return seconds, nanos
     millis = event.get("time")
     if isinstance(millis, int) and not isinstance(millis, bool) and 0 <= millis < 2**32 * 1000:
         return millis // 1000, (millis % 1000) * 1_000_000
     now = now_ns()
     return now // 1_000_000_000, now % 1_000_000_000
-
-
-def _parse_rfc3339(text: str) -> tuple[int, int] | None:
-    if len(text) >= 20 and text[4] == "-" and text[10] in "Tt " and text[-1] in "Zz":
-        head = text[:17]  # "2023-03-03T09:10:"
-        base = _MINUTE_CACHE.get(head)
-        try:
-            if base is None:
-                base = calendar.timegm(
-                    (int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
-                     int(text[14:16]), 0, 0, 0, 0)
-                )
-                if len(_MINUTE_CACHE) > 4096:
-                    _MINUTE_CACHE.clear()
-                _MINUTE_CACHE[head] = base
-            seconds = base + int(text[17:19])
-            fraction = text[20:-1] if text[19:20] in ".," else ""
-            if text[19:20] not in (".", ",", "Z", "z") or not (fraction.isdigit() or not fraction):
-                return _parse_general(text)
-            nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
-        except ValueError:
-            return _parse_general(text)
-        return (seconds, nanos) if 0 <= seconds < 2**32 else None
-    return _parse_general(text)
-
-
-def _parse_general(text: str) -> tuple[int, int] | None:
-    """Offsets and other shapes, through the connector's own ISO parser."""
-    from .timestamps import parse_event_time
-
-    try:
-        parsed = parse_event_time(text)
-    except ValueError:
-        return None
-    seconds = int(parsed.timestamp())
-    dot = text.find(".")
-    nanos = parsed.microsecond * 1000
-    if dot != -1:
-        digits = ""
-        for char in text[dot + 1 :]:
-            if not char.isdigit():
-                break
-            digits += char
-        if digits:
-            nanos = int(digits[:9].ljust(9, "0"))
-    return (seconds, nanos) if 0 <= seconds < 2**32 else None
 
 
 @dataclass

@@ -18,7 +18,6 @@ Pure: no I/O; one process-wide registry because a secret may come into being in 
 from __future__ import annotations
 
 import re
-import threading
 
 __all__ = ["MASK", "KEY_HIDDEN", "Redactor", "REDACTOR", "register", "scrub", "looks_like_secret",
            "looks_like_key_material"]
@@ -46,9 +45,9 @@ class Redactor:
     """The registered secrets and the rule that masks them."""
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._lock = threading.Lock()
+        #: Replaced whole, never mutated: a reader in another thread sees an old or a new
+        #: registry, never half of one (no lock: this module stays pure, see test_architecture).
+        self._state: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
 
     def register(self, *values: str) -> None:
         """Mask these values from now on. A multi-line value (a PEM key) registers each of its
@@ -64,20 +63,18 @@ class Redactor:
                 )
             elif len(value) >= MIN_SECRET_CHARS:
                 found.add(value)
-        with self._lock:
-            if found <= self._values:
-                return
-            self._values |= found
-            # Longest first: a secret that contains another is masked whole.
-            alternatives = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+        known = self._state[0]
+        if found <= known:
+            return
+        known = known | found
+        # Longest first: a secret that contains another is masked whole.
+        alternatives = sorted(known, key=len, reverse=True)
+        self._state = (known, re.compile("|".join(re.escape(v) for v in alternatives)))
 
     def forget(self) -> None:
         """Forget every registered value (tests: each starts with the registry of a new
         process)."""
-        with self._lock:
-            self._values = set()
-            self._pattern = None
+        self._state = (frozenset(), None)
 
     def scrub(self, text: str, *, consent_url: bool = True) -> str:
         """`text` with every secret masked. ``consent_url=False`` also masks the integration
@@ -92,7 +89,7 @@ class Redactor:
             text = _SECRET_OPTION.sub(lambda m: m.group(1) + MASK, text)
             if not consent_url:
                 text = _CONSENT_CLIENT_ID.sub(lambda m: m.group(1) + MASK, text)
-        pattern = self._pattern
+        pattern = self._state[1]
         if pattern is None:
             return text
         if not consent_url:

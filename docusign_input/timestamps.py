@@ -1,9 +1,10 @@
 """Time parsing and formatting: DocuSign event stamps, cursors, and the user's "when" syntax.
 
-Pure and stdlib only. ``parse_event_time`` runs once per event, so DocuSign's own shape
-(``2023-03-03T09:10:06.0512813Z``: seven fractional digits and ``Z``) is parsed by slicing, without
-a regular expression; Python 3.9's ``fromisoformat`` takes neither ``Z`` nor seven digits, so it is
-not used at all. Everything else (offsets, other fraction lengths) goes through one regex.
+Pure and stdlib only. The only reader of DocuSign's stamps (`epoch_ns`): it runs once per event,
+so DocuSign's own shape (``2023-03-03T09:10:06.0512813Z``: seven fractional digits and ``Z``) is
+read by slicing against a cached minute, without a regular expression; Python 3.9's
+``fromisoformat`` takes neither ``Z`` nor seven digits, so it is not used at all. Everything else
+(offsets, other fraction lengths) goes through one regex.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "RETENTION",
     "WhenResult",
     "parse_event_time",
+    "epoch_ns",
     "format_time",
     "parse_when",
     "validate_backfill",
@@ -50,43 +52,75 @@ _WHEN_FORMS = (
 )
 
 
-def parse_event_time(text: str) -> datetime:
-    """An aware UTC datetime from an ISO-8601 date-time; raises ValueError on anything else.
+def epoch_ns(text: str) -> tuple[int, int]:
+    """(seconds since the epoch, nanoseconds) of an ISO-8601 date-time; ValueError otherwise.
 
-    Fractions beyond microseconds are truncated (DocuSign sends 100 ns ticks). A stamp without a
-    zone is taken as UTC, since DocuSign writes only UTC.
+    The one reader of DocuSign's stamps: `parse_event_time`, the formats' epoch milliseconds, the
+    forward output's EventTime and the engine's order all come from here, so an instant has one
+    value however it is written (``...59.5Z`` and ``...59.5+00:00`` alike). The seconds are the
+    floor: ``1969-12-31T23:59:59.5Z`` is (-1, 500000000). Fractions beyond nanoseconds are cut; a
+    stamp without a zone is UTC (DocuSign writes only UTC).
     """
-    # Fast path: exactly DocuSign's shape, with or without a fraction.
-    if (
-        len(text) >= 20
-        and text[-1] == "Z"
-        and text[10] == "T"
-        and text[4] == text[7] == "-"
-        and text[13] == text[16] == ":"
-    ):
-        try:
-            fraction = text[20:-1] if text[19] == "." else ""
-            if len(text) == 20 or (fraction and fraction.isdigit()):
-                return datetime(
-                    int(text[0:4]), int(text[5:7]), int(text[8:10]),
-                    int(text[11:13]), int(text[14:16]), int(text[17:19]),
-                    int(fraction[:6].ljust(6, "0")) if fraction else 0,
-                    _UTC,
-                )
-        except ValueError:
-            pass  # e.g. month 13, or a sign inside int(); the slow path gives the real answer
+    # Fast path, per event: DocuSign's shape, read by slicing against the cached minute.
+    if text[-1:] == "Z" and len(text) >= 20:
+        minute = _minutes.get(text[:16])  # only valid minutes ("2026-11-27T09:10") are cached
+        if minute is None:
+            minute = _minute_s(text)
+        second = text[16:19]  # ":06"
+        if minute is not None and second[0] == ":" and second < ":60" and second[1:].isdigit():
+            if len(text) == 28 and text[19] == "." and text[20:27].isdigit():  # DocuSign's 100 ns
+                return minute + int(second[1:]), int(text[20:27]) * 100
+            if len(text) == 20:
+                return minute + int(second[1:]), 0
+            fraction = text[20:-1]
+            if text[19] == "." and fraction.isdigit():
+                return minute + int(second[1:]), int(fraction[:9].ljust(9, "0"))
     return _parse_iso(text)
 
 
-def _parse_iso(text: str) -> datetime:
+def parse_event_time(text: str) -> datetime:
+    """An aware UTC datetime from an ISO-8601 date-time (microseconds; see `epoch_ns`); raises
+    ValueError on anything else."""
+    seconds, nanos = epoch_ns(text)
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+#: "2026-11-27T09:10" -> epoch seconds of that minute (events cluster in minutes); bounded.
+_minutes: dict[str, int] = {}
+_CACHE_LIMIT = 65536
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def _minute_s(text: str) -> int | None:
+    """Epoch seconds of the stamp's minute, cached; None when the head is not a valid minute."""
+    head = text[:16]
+    if not (head[4] == head[7] == "-" and head[10] == "T" and head[13] == ":" and head.isascii()):
+        return None
+    digits = head[0:4] + head[5:7] + head[8:10] + head[11:13] + head[14:16]
+    if not digits.isdigit():
+        return None
+    try:
+        when = datetime(int(head[0:4]), int(head[5:7]), int(head[8:10]), int(head[11:13]),
+                        int(head[14:16]), tzinfo=_UTC)
+    except ValueError:
+        return None
+    minute = (when - _EPOCH) // _SECOND
+    if len(_minutes) >= _CACHE_LIMIT:
+        _minutes.clear()
+    _minutes[head] = minute
+    return minute
+
+
+def _parse_iso(text: str) -> tuple[int, int]:
     match = _ISO.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not an ISO-8601 date-time")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
     try:
         value = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, _UTC
+            int(year), int(month), int(day), int(hour), int(minute), int(second), 0, _UTC
         )
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a valid date-time ({exc})") from None
@@ -96,7 +130,7 @@ def _parse_iso(text: str) -> datetime:
             raise ValueError(f"{text!r} has an impossible UTC offset")
         # The wall-clock fields were read as UTC; shift them by the offset they were given in.
         value = value - offset if sign == "+" else value + offset
-    return value
+    return (value - _EPOCH) // _SECOND, nanos
 
 
 def format_time(value: datetime) -> str:
@@ -163,7 +197,7 @@ def parse_when(text: str, now: datetime) -> WhenResult:
             raise ValueError(f"{text!r} is not a valid date ({exc})") from None
     if value[:1].isdigit() and "-" in value:
         try:
-            return _parse_iso(value)
+            return parse_event_time(value)
         except ValueError as exc:
             raise ValueError(f"{exc}; {_WHEN_FORMS}") from None
     raise ValueError(f"{text!r} is not a time; {_WHEN_FORMS}")

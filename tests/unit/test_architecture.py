@@ -15,7 +15,7 @@ import docusign_input
 PACKAGE = Path(docusign_input.__file__).parent
 
 #: The pure modules (every module under formats/ is one too); `redact` is the process-wide
-#: registry of secrets the errors scrub their text with (a lock, no I/O).
+#: registry of secrets the errors scrub their text with (no lock, no I/O).
 PURE = ["engine", "checkpoint", "timestamps", "codec", "errors", "retry", "redact"]
 
 #: Standard-library and third-party modules that do I/O (files, sockets, processes, signals).

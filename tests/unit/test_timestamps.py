@@ -134,3 +134,35 @@ def test_validate_backfill_older_than_seven_days_warns() -> None:
     assert warning is not None and "seven days" in warning
     assert validate_backfill("6d", NOW) is None
     assert validate_backfill("earliest", NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("zulu", "offset"),
+    [
+        ("1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.5+00:00"),
+        ("1970-01-01T00:00:00.5Z", "1970-01-01T01:00:00.5+01:00"),
+        ("2026-11-28T12:00:00.0512813Z", "2026-11-28T13:00:00.0512813+01:00"),
+    ],
+)
+def test_one_instant_has_one_event_time_however_its_zone_is_written(zulu, offset):
+    """The forward output read stamps its own way: 23:59:59.5+00:00 in 1969 came out one second
+    late (truncated towards zero) while the same instant with Z fell back to now."""
+    from docusign_input.formats.values import epoch_ms
+    from docusign_input.forward import event_time
+    from docusign_input.timestamps import epoch_ns
+
+    assert epoch_ns(zulu) == epoch_ns(offset)
+    assert epoch_ms(zulu) == epoch_ms(offset)
+    now = 1_800_000_000 * 10**9 + 7
+    assert event_time({"timestamp": zulu}, lambda: now) == event_time(
+        {"timestamp": offset}, lambda: now
+    )
+
+
+def test_a_time_before_1970_is_floored_not_truncated():
+    from docusign_input.timestamps import epoch_ns
+
+    assert epoch_ns("1969-12-31T23:59:59.5+00:00") == (-1, 500_000_000)
+    assert parse_event_time("1969-12-31T23:59:59.5+00:00") == datetime(
+        1969, 12, 31, 23, 59, 59, 500000, UTC
+    )
