@@ -14,7 +14,16 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Mapping, Tuple
 
 from .classes import PerKind, classify
-from .countries import iso_code
+from .common import (
+    LOCATION_COPIES,
+    NO_VALUE,
+    BoundedCache,
+    Place,
+    read_place,
+    text,
+    value_key,
+    version,
+)
 from .values import canonical_ip, epoch_ms
 
 __all__ = ["ECS_VERSION", "FIELDS", "SEVERITY", "document", "ecs_field"]
@@ -58,9 +67,9 @@ _TAKEN = frozenset(
     ("timestamp", "eventId", "action", "userId", "affectedUserId", "ipAddress", "userAgent")
     + ("organizationId", "ipAddressLocation")
 )
-_NO_VALUE = ("", "Other", None)  # "Other" is ua-parser's word for "not recognised"
+_NO_VALUE = NO_VALUE
+_text = text
 _ECS = {"version": ECS_VERSION}
-_CACHE_LIMIT = 4096  # kinds, places and user agents repeat; bound each cache all the same
 
 
 def ecs_field(raw: str) -> str:
@@ -112,14 +121,17 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
         rest["ipAddress"] = get("ipAddress")
     location = get("ipAddressLocation")
     if isinstance(location, dict):
-        geo, keep = _geo(location)
+        place = read_place(location)
+        geo = _geos.get(value_key(location), lambda: _geo(place))
         if geo:
             out.setdefault("source", {})["geo"] = geo
-        if keep:  # unusable coordinates: keep the location as sent
+        if place.bad_coordinates:  # unusable coordinates: keep the location as sent
             rest["ipAddressLocation"] = location
         else:
-            for top, inner in _LOCATION_COPIES:
-                if top in rest and rest[top] == location.get(inner):
+            if place.left:  # keys ECS has no field for (and odd values): kept as sent
+                rest["ipAddressLocation"] = dict(place.left)
+            for top, inner in LOCATION_COPIES:
+                if top in rest and inner not in place.left and rest[top] == location.get(inner):
                     del rest[top]
     elif location not in _NO_VALUE:
         rest["ipAddressLocation"] = location
@@ -176,10 +188,6 @@ class _Static:
 _static = PerKind(_Static).get
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
 def _timestamp(value: Any, rest: Dict[str, Any], now: Callable[[], datetime]) -> str:
     """DocuSign's stamp as sent (all seven digits: the template maps it as date_nanos); an
     unreadable one is kept as ``docusign.timestamp`` and the document takes the time now."""
@@ -200,62 +208,30 @@ def _target(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     return ""
 
 
-_geos: Dict[Tuple[Any, ...], Tuple[Dict[str, Any], bool]] = {}
+_geos: BoundedCache[Tuple[Any, ...], Dict[str, Any]] = BoundedCache()
 
 
-def _geo(location: Dict[str, Any]) -> Tuple[Dict[str, Any], bool]:
-    """``source.geo`` of a location, and whether its coordinates are unusable (the location is
-    then kept as sent); cached, since the places users sign in from repeat."""
-    try:  # the types are in the key: True == 1 == 1.0 as values, not as coordinates
-        key = tuple(location.items()) + tuple(map(type, location.values()))
-        found = _geos.get(key)
-    except TypeError:  # an unhashable value (a list, a dict): no caching
-        key, found = (), None
-    if found is not None:
-        return found
+def _geo(place: Place) -> Dict[str, Any]:
+    """``source.geo`` of a place (cached by the caller, since places users sign in from
+    repeat)."""
     geo: Dict[str, Any] = {}
-    lat, lon = location.get("latitude"), location.get("longitude")
-    keep = False
-    if _coordinate(lat, 90) and _coordinate(lon, 180):
-        geo["location"] = {"lat": lat, "lon": lon}
-    elif (lat, lon) != ("", "") and (lat, lon) != (None, None):
-        keep = True
-    country = _text(location.get("country"))
-    if country:
-        geo["country_name"] = country
-        code = iso_code(country)
-        if code:
-            geo["country_iso_code"] = code
-    for raw, name in (("state", "region_name"), ("city", "city_name")):
-        value = _text(location.get(raw))
-        if value:
-            geo[name] = value
-    if key:
-        if len(_geos) >= _CACHE_LIMIT:
-            _geos.clear()
-        _geos[key] = (geo, keep)
-    return geo, keep
+    if place.latitude is not None:
+        geo["location"] = {"lat": place.latitude, "lon": place.longitude}
+    if place.country:
+        geo["country_name"] = place.country
+        if place.country_code:
+            geo["country_iso_code"] = place.country_code
+    if place.state:
+        geo["region_name"] = place.state
+    if place.city:
+        geo["city_name"] = place.city
+    return geo
 
 
-# DocuSign repeats some values at the top level (``latitude``, ``city``, ``os``...): a copy equal
-# to the value mapped from ``ipAddressLocation`` or ``userAgentClientInfo`` says nothing more.
-_LOCATION_COPIES = (
-    ("latitude", "latitude"),
-    ("longitude", "longitude"),
-    ("city", "city"),
-    ("state", "state"),
-    ("country", "country"),
-)
 _AGENT_COPIES = (("device", "device"), ("browser", "browser"), ("os", "os"))
 
 
-def _coordinate(value: Any, limit: float) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and -limit <= value <= limit
-    )
-
-
-_agents: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+_agents: BoundedCache[Tuple[Any, ...], Dict[str, Any]] = BoundedCache()
 
 
 def _user_agent(original: str, info: Any) -> Dict[str, Any]:
@@ -264,32 +240,29 @@ def _user_agent(original: str, info: Any) -> Dict[str, Any]:
     if not isinstance(info, dict):
         return {"original": original} if original else {}
     try:
-        key = _agent_key(original, info)
-        found = _agents.get(key)
+        key: Tuple[Any, ...] | None = _agent_key(original, info)
     except TypeError:  # not all strings: no caching
-        key, found = (), None
-    if found is not None:
-        return found
+        key = None
+    return _agents.get(key, lambda: _read_user_agent(original, info))
+
+
+def _read_user_agent(original: str, info: Dict[str, Any]) -> Dict[str, Any]:
     agent: Dict[str, Any] = {"original": original} if original else {}
     browser, device, system = (info.get(k) for k in ("browser", "device", "os"))
     if isinstance(browser, dict) and browser.get("family") not in _NO_VALUE:
         agent["name"] = _text(browser["family"])
-        version = _version(browser)
-        if version:
-            agent["version"] = version
+        browser_version = version(browser)
+        if browser_version:
+            agent["version"] = browser_version
     if isinstance(device, dict) and device.get("family") not in _NO_VALUE:
         agent["device"] = {"name": _text(device["family"])}
     if isinstance(system, dict) and system.get("family") not in _NO_VALUE:
         name = _text(system["family"])
         os_fields = {"name": name, "full": name}
-        version = _version(system)
-        if version:
-            os_fields.update(version=version, full=f"{name} {version}")
+        os_version = version(system)
+        if os_version:
+            os_fields.update(version=os_version, full=f"{name} {os_version}")
         agent["os"] = os_fields
-    if key:
-        if len(_agents) >= _CACHE_LIMIT:
-            _agents.clear()
-        _agents[key] = agent
     return agent
 
 
@@ -304,14 +277,3 @@ def _agent_key(original: str, info: Dict[str, Any]) -> Tuple[Any, ...]:
         "".join(values)
         key += (name, tuple(part), values)
     return tuple(key)
-
-
-def _version(parts: Mapping[str, Any]) -> str:
-    """``major.minor.patch[.patchMinor]`` up to the first empty part."""
-    out = []
-    for key in ("major", "minor", "patch", "patchMinor"):
-        value = _text(parts.get(key))
-        if not value:
-            break
-        out.append(value)
-    return ".".join(out)

@@ -16,7 +16,17 @@ from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from . import classes as c
 from .classes import PerKind
-from .countries import iso_code
+from .common import (
+    LOCATION_COPIES,
+    NO_VALUE,
+    BoundedCache,
+    Place,
+    read_place,
+    text,
+    value_key,
+    version,
+    version_keys,
+)
 from .values import canonical_ip, epoch_ms
 
 __all__ = ["OCSF_VERSION", "CLASSES", "document"]
@@ -144,16 +154,9 @@ _OS_TYPE = (  # (lower-case family prefix, os.type_id); the first match wins
     ("hp-ux", 402),
 )
 _INTERNAL_KEY = "##DOCUSIGN_INTERNAL_NOT_USED##"
-_LEGACY = (  # top-level copies DocuSign also sends: dropped when equal to what was mapped
-    ("latitude", "latitude"),
-    ("longitude", "longitude"),
-    ("city", "city"),
-    ("state", "state"),
-    ("country", "country"),
-)
-_NO_VALUE = ("", "Other", None)
+_NO_VALUE = NO_VALUE
+_text = text
 _PRODUCT = {"name": "Monitor", "vendor_name": "DocuSign"}
-_CACHE_LIMIT = 4096  # kinds, places and systems repeat; bound each cache all the same
 
 
 def _utcnow() -> datetime:
@@ -416,10 +419,6 @@ _BUILDERS: Dict[int, Callable[[Dict[str, Any], int, _Context], None]] = {
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
 def _take(holder: Dict[str, Any], key: str) -> str:
     """``holder[key]`` taken out of it when a non-empty string, else ``""`` (left in place)."""
     value = holder.get(key)
@@ -519,30 +518,23 @@ def _src_endpoint(rest: Dict[str, Any], source: str) -> Dict[str, Any] | None:
     return endpoint
 
 
-_locations: Dict[Tuple[Any, ...], Tuple[Dict[str, Any] | None, Dict[str, Any]]] = {}
+_locations: BoundedCache[Tuple[Any, ...], Dict[str, Any] | None] = BoundedCache()
 
 
 def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     """``location`` from ``ipAddressLocation`` (what it cannot take stays there), the top-level
-    copies of the same values dropped; cached, since the places users sign in from repeat."""
+    copies of the same values dropped."""
     raw = rest.get("ipAddressLocation")
     if not isinstance(raw, dict):
         return None
-    try:  # the types are in the key: True == 1 == 1.0 as values, not as coordinates
-        key = tuple(raw.items()) + tuple(map(type, raw.values()))
-        found = _locations.get(key)
-    except TypeError:  # an unhashable value: no caching
-        key, found = (), None
-    if found is None:
-        found = _locate(raw)
-        if key:
-            if len(_locations) >= _CACHE_LIMIT:
-                _locations.clear()
-            _locations[key] = found
-    location, left = found
-    if location is None:
+    place = read_place(raw)
+    location = _locations.get(value_key(raw), lambda: _place_location(place))
+    if location is None:  # the object needs a city, region or country: keep it all as sent
         return None
-    for top, inner in _LEGACY:  # the top-level copies of the values taken
+    left = dict(place.left)
+    if place.country and not place.country_code:  # OCSF wants a code: the name stays as sent
+        left["country"] = place.country
+    for top, inner in LOCATION_COPIES:  # the top-level copies of the values taken
         if top in rest and inner in raw and inner not in left and rest[top] == raw[inner]:
             del rest[top]
     if left:
@@ -552,67 +544,53 @@ def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     return location
 
 
-def _locate(raw: Dict[str, Any]) -> Tuple[Dict[str, Any] | None, Dict[str, Any]]:
-    left = dict(raw)
+def _place_location(place: Place) -> Dict[str, Any] | None:
     location: Dict[str, Any] = {}
-    for key, name in (("city", "city"), ("state", "region")):
-        value = left.get(key)
-        if isinstance(value, str) and value:
-            location[name] = left.pop(key)
-    country = left.get("country")
-    code = iso_code(country) if isinstance(country, str) else None
-    if code:
-        location["country"] = code
-        del left["country"]
-    if not location:  # the object needs a city, region or country: keep it all as sent
-        return None, raw
-    for key, name, limit in (("latitude", "lat", 90), ("longitude", "long", 180)):
-        value = left.get(key)
-        if (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and -limit <= value <= limit
-        ):
-            location[name] = left.pop(key)
-    return location, {k: v for k, v in left.items() if v != ""}
+    if place.city:
+        location["city"] = place.city
+    if place.state:
+        location["region"] = place.state
+    if place.country_code:
+        location["country"] = place.country_code
+    if not location:
+        return None
+    if place.latitude is not None:
+        location["lat"], location["long"] = place.latitude, place.longitude
+    return location
 
 
 def _os(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     info = rest.get("userAgentClientInfo")
     if not isinstance(info, dict) or not isinstance(info.get("os"), dict):
         return None
-    system = _system(info["os"])
+    raw = info["os"]
+    system = _systems.get(value_key(raw), lambda: _system(raw))
     if system is None:
         return None
     left = {k: v for k, v in info.items() if k != "os"}
+    taken = ("family", *version_keys(raw))
+    os_left = {k: v for k, v in raw.items() if k not in taken and v != ""}
+    if os_left:  # parts OCSF has no attribute for: kept as sent
+        left["os"] = os_left
     rest["userAgentClientInfo"] = left
     if rest.get("os") == system["name"]:
         del rest["os"]
     return system
 
 
-_systems: Dict[Tuple[Any, ...], Dict[str, Any] | None] = {}
+_systems: BoundedCache[Tuple[Any, ...], Dict[str, Any] | None] = BoundedCache()
 
 
 def _system(raw: Dict[str, Any]) -> Dict[str, Any] | None:
-    """``os`` from DocuSign's parsed OS (cached: a handful of systems repeat)."""
-    try:
-        key = tuple(raw.items()) + tuple(map(type, raw.values()))
-        if key in _systems:
-            return _systems[key]
-    except TypeError:
-        key = ()
+    """``os`` from DocuSign's parsed OS: its family and full version (cached by the caller: a
+    handful of systems repeat)."""
     family = raw.get("family")
-    system: Dict[str, Any] | None = None
-    if isinstance(family, str) and family not in _NO_VALUE:
-        system = {"name": family, "type_id": _os_type(family)}
-        version = ".".join(v for v in (_text(raw.get(k)) for k in ("major", "minor", "patch")) if v)
-        if version:
-            system["version"] = version
-    if key:
-        if len(_systems) >= _CACHE_LIMIT:
-            _systems.clear()
-        _systems[key] = system
+    if not isinstance(family, str) or family in _NO_VALUE:
+        return None
+    system: Dict[str, Any] = {"name": family, "type_id": _os_type(family)}
+    system_version = version(raw)
+    if system_version:
+        system["version"] = system_version
     return system
 
 
