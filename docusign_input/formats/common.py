@@ -84,15 +84,11 @@ def version_keys(parts: Mapping[str, Any]) -> Tuple[str, ...]:
     return tuple(taken)
 
 
-def value_key(mapping: Mapping[str, Any]) -> Tuple[Any, ...] | None:
-    """A cache key for a flat mapping of DocuSign values, None when a value is unhashable. The
-    types are in the key: True == 1 == 1.0 as values, not as coordinates or text."""
-    try:
-        key = tuple(mapping.items()) + tuple(map(type, mapping.values()))
-        hash(key)
-    except TypeError:
-        return None
-    return key
+def value_key(mapping: Mapping[str, Any]) -> Tuple[Any, ...]:
+    """A cache key for a flat mapping of DocuSign values (unhashable when a value is: the cache
+    then computes without storing). The types are in the key: True == 1 == 1.0 as values, not as
+    coordinates or text."""
+    return tuple(mapping.items()) + tuple(map(type, mapping.values()))
 
 
 class BoundedCache(Generic[K, V]):
@@ -103,13 +99,13 @@ class BoundedCache(Generic[K, V]):
         self.limit = limit
         self._items: Dict[K, V] = {}
 
-    def get(self, key: K | None, compute: Callable[[], V]) -> V:
-        if key is None:
-            return compute()
+    def get(self, key: K, compute: Callable[[], V]) -> V:
         try:
             return self._items[key]
         except KeyError:
             pass
+        except TypeError:  # an unhashable value in the key (a list, a dict): no caching
+            return compute()
         value = compute()
         if len(self._items) >= self.limit:
             self._items.clear()
@@ -134,15 +130,9 @@ class Place:
     left: Mapping[str, Any] = field(default_factory=dict)
 
 
-_places: BoundedCache[Tuple[Any, ...], Place] = BoundedCache()
-
-
 def read_place(location: Mapping[str, Any]) -> Place:
-    """The place of an ``ipAddressLocation`` object (cached: places users sign in from repeat)."""
-    return _places.get(value_key(location), lambda: _read_place(location))
-
-
-def _read_place(location: Mapping[str, Any]) -> Place:
+    """The place of an ``ipAddressLocation`` object (each mapping caches what it makes of it:
+    places users sign in from repeat)."""
     left = {k: v for k, v in location.items() if v != ""}
     names: Dict[str, str] = {}
     for key in ("city", "state", "country"):

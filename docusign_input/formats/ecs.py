@@ -121,8 +121,7 @@ def document(event: Mapping[str, Any], now: Callable[[], datetime] = _utcnow) ->
         rest["ipAddress"] = get("ipAddress")
     location = get("ipAddressLocation")
     if isinstance(location, dict):
-        place = read_place(location)
-        geo = _geos.get(value_key(location), lambda: _geo(place))
+        geo, place = _geos.get(value_key(location), lambda: _geo(read_place(location)))
         if geo:
             out.setdefault("source", {})["geo"] = geo
         if place.bad_coordinates:  # unusable coordinates: keep the location as sent
@@ -208,12 +207,12 @@ def _target(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     return ""
 
 
-_geos: BoundedCache[Tuple[Any, ...], Dict[str, Any]] = BoundedCache()
+_geos: BoundedCache[Tuple[Any, ...], Tuple[Dict[str, Any], Place]] = BoundedCache()
 
 
-def _geo(place: Place) -> Dict[str, Any]:
-    """``source.geo`` of a place (cached by the caller, since places users sign in from
-    repeat)."""
+def _geo(place: Place) -> Tuple[Dict[str, Any], Place]:
+    """``source.geo`` of a place, and the place (cached by the caller, since places users sign
+    in from repeat)."""
     geo: Dict[str, Any] = {}
     if place.latitude is not None:
         geo["location"] = {"lat": place.latitude, "lon": place.longitude}
@@ -225,7 +224,7 @@ def _geo(place: Place) -> Dict[str, Any]:
         geo["region_name"] = place.state
     if place.city:
         geo["city_name"] = place.city
-    return geo
+    return geo, place
 
 
 _AGENT_COPIES = (("device", "device"), ("browser", "browser"), ("os", "os"))
@@ -240,9 +239,9 @@ def _user_agent(original: str, info: Any) -> Dict[str, Any]:
     if not isinstance(info, dict):
         return {"original": original} if original else {}
     try:
-        key: Tuple[Any, ...] | None = _agent_key(original, info)
+        key = _agent_key(original, info)
     except TypeError:  # not all strings: no caching
-        key = None
+        return _read_user_agent(original, info)
     return _agents.get(key, lambda: _read_user_agent(original, info))
 
 

@@ -398,8 +398,10 @@ def _detection_finding(out: Dict[str, Any], activity: int, ctx: _Context) -> Non
         evidence["actor"] = ctx.actor
     if ctx.endpoint is not None:
         evidence["src_endpoint"] = ctx.endpoint
-    if ctx.http:
+    if ctx.http and evidence:
         evidence["http_request"] = ctx.http
+    elif ctx.http:  # an evidence needs an actor or an endpoint: the agent alone stays unmapped
+        ctx.rest["userAgent"] = ctx.http["user_agent"]
     if evidence:
         out["evidences"] = [evidence]
 
@@ -518,7 +520,7 @@ def _src_endpoint(rest: Dict[str, Any], source: str) -> Dict[str, Any] | None:
     return endpoint
 
 
-_locations: BoundedCache[Tuple[Any, ...], Dict[str, Any] | None] = BoundedCache()
+_locations: BoundedCache[Tuple[Any, ...], Tuple[Dict[str, Any] | None, Place]] = BoundedCache()
 
 
 def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
@@ -527,8 +529,7 @@ def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     raw = rest.get("ipAddressLocation")
     if not isinstance(raw, dict):
         return None
-    place = read_place(raw)
-    location = _locations.get(value_key(raw), lambda: _place_location(place))
+    location, place = _locations.get(value_key(raw), lambda: _place_location(read_place(raw)))
     if location is None:  # the object needs a city, region or country: keep it all as sent
         return None
     left = dict(place.left)
@@ -544,7 +545,7 @@ def _location(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     return location
 
 
-def _place_location(place: Place) -> Dict[str, Any] | None:
+def _place_location(place: Place) -> Tuple[Dict[str, Any] | None, Place]:
     location: Dict[str, Any] = {}
     if place.city:
         location["city"] = place.city
@@ -553,10 +554,10 @@ def _place_location(place: Place) -> Dict[str, Any] | None:
     if place.country_code:
         location["country"] = place.country_code
     if not location:
-        return None
+        return None, place
     if place.latitude is not None:
         location["lat"], location["long"] = place.latitude, place.longitude
-    return location
+    return location, place
 
 
 def _os(rest: Dict[str, Any]) -> Dict[str, Any] | None:
@@ -564,34 +565,35 @@ def _os(rest: Dict[str, Any]) -> Dict[str, Any] | None:
     if not isinstance(info, dict) or not isinstance(info.get("os"), dict):
         return None
     raw = info["os"]
-    system = _systems.get(value_key(raw), lambda: _system(raw))
+    system, os_left = _systems.get(value_key(raw), lambda: _system(raw))
     if system is None:
         return None
     left = {k: v for k, v in info.items() if k != "os"}
-    taken = ("family", *version_keys(raw))
-    os_left = {k: v for k, v in raw.items() if k not in taken and v != ""}
     if os_left:  # parts OCSF has no attribute for: kept as sent
-        left["os"] = os_left
+        left["os"] = dict(os_left)
     rest["userAgentClientInfo"] = left
     if rest.get("os") == system["name"]:
         del rest["os"]
     return system
 
 
-_systems: BoundedCache[Tuple[Any, ...], Dict[str, Any] | None] = BoundedCache()
+_systems: BoundedCache[
+    Tuple[Any, ...], Tuple[Dict[str, Any] | None, Dict[str, Any]]
+] = BoundedCache()
 
 
-def _system(raw: Dict[str, Any]) -> Dict[str, Any] | None:
-    """``os`` from DocuSign's parsed OS: its family and full version (cached by the caller: a
-    handful of systems repeat)."""
+def _system(raw: Dict[str, Any]) -> Tuple[Dict[str, Any] | None, Dict[str, Any]]:
+    """``os`` from DocuSign's parsed OS (its family and full version), and the parts it did not
+    take (cached by the caller: a handful of systems repeat)."""
     family = raw.get("family")
     if not isinstance(family, str) or family in _NO_VALUE:
-        return None
+        return None, {}
     system: Dict[str, Any] = {"name": family, "type_id": _os_type(family)}
     system_version = version(raw)
     if system_version:
         system["version"] = system_version
-    return system
+    taken = ("family", *version_keys(raw))
+    return system, {k: v for k, v in raw.items() if k not in taken and v != ""}
 
 
 def _os_type(family: str) -> int:

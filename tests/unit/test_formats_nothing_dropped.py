@@ -93,3 +93,13 @@ def test_ocsf_os_version_keeps_patch_minor():
     doc = ocsf.document(event)
     assert doc["src_endpoint"]["os"]["version"] == "10.0.19045.4"
     assert ecs.document(event)["user_agent"]["os"]["version"] == "10.0.19045.4"
+
+
+def test_an_ocsf_finding_with_only_a_user_agent_stays_valid_and_keeps_it():
+    """Found by the property test: an alert naming no user and no IP, only a user agent, gave an
+    evidence holding only http_request, which OCSF 1.8.0 rejects."""
+    event = {"object": "Alert", "action": "IpAddressOutsideAllowedRanges", "source": "System",
+             "result": "", "userAgent": "curl/8.5"}
+    doc = ocsf.document(event)
+    assert ocsf_problems(doc) == []
+    assert doc["unmapped"]["userAgent"] == "curl/8.5"
