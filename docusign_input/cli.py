@@ -7,6 +7,7 @@ place that reads the process environment.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__
 from .errors import (
+    EXIT_CONFIG,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -163,6 +165,23 @@ def _command(
     return parser
 
 
+def _add_organization_flags(parser: argparse.ArgumentParser, *, shard: bool) -> None:
+    group = parser.add_argument_group("many organizations (see the README)")
+    group.add_argument(
+        "--organizations", metavar="FILE",
+        help="serve every organization of this TOML file in one process "
+        "(DOCUSIGN_ORGANIZATIONS); per-organization settings come only from it")
+    group.add_argument(
+        "--state-dir", metavar="DIR",
+        help="with --organizations: where DIR/<name>.json checkpoints live (DOCUSIGN_STATE_DIR; "
+        "default $XDG_STATE_HOME/docusign-input/organizations)")
+    if shard:
+        group.add_argument(
+            "--shard", metavar="I/N",
+            help="with --organizations: only the organizations of shard I of N (DOCUSIGN_SHARD; "
+            "auto: I from the host name's ordinal, N from DOCUSIGN_SHARDS)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="docusign-input",
@@ -181,13 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint, exit 0 once caught up (for a scheduler); --follow keeps polling.",
     )
     run.add_argument("--follow", action="store_true", help="keep polling until SIGTERM/SIGINT")
+    _add_organization_flags(run, shard=True)
 
-    _command(
+    check = _command(
         commands, "check", help="preflight: every setting, a token, one page; saves nothing",
         handler=cmd_check,
         description="A preflight that saves nothing: every settings problem at once, the "
         "checkpoint directory and lock, a token, one page, the output; then a report.",
     )
+    _add_organization_flags(check, shard=False)
     _command(
         commands, "consent-url", help="print the URL an admin opens to grant consent",
         handler=cmd_consent_url,
@@ -207,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="unhealthy when the last success is older than this (900, 15m, 2h)",
     )
     status.add_argument("--json", action="store_true", help="print the health as one JSON object")
+    _add_organization_flags(status, shard=True)
 
     checkpoint = commands.add_parser("checkpoint", help="inspect or rewind the saved position")
     cp_commands = checkpoint.add_subparsers(dest="checkpoint_command", metavar="ACTION")
@@ -361,6 +383,8 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
     from .signals import Stopper
 
     relax_garbage_collector()
+    if organizations_file(args):
+        return cmd_run_organizations(args, reporter)
     run: CheckpointRun | None = None
 
     def last_words() -> str:
@@ -377,24 +401,32 @@ def cmd_run(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     """A full preflight (see ``preflight``): every problem it can find, in one report."""
-    from .lifecycle import build_source_factory, build_tokens, check_owner, new_session, now_utc
+    from .lifecycle import new_session, now_utc
     from .preflight import Preflight
 
+    if organizations_file(args):
+        return cmd_check_organizations(args, reporter)
     check = Preflight(sys.stdout, now_utc())
     settings = check.settings(lambda: load(args, reporter, collect=True))
     if settings is None:
         check.result()
         return EXIT_OK
+    preflight_steps(check, settings, new_session(), reporter)
+    check.result()
+    return EXIT_OK
+
+
+def preflight_steps(check: Any, settings: Settings, session: Any, reporter: Reporter) -> None:
+    """`check`'s steps after the settings: checkpoint, token, one page, output, backoff."""
+    from .lifecycle import build_source_factory, build_tokens, check_owner
+
     checkpoint = check.checkpoint(settings, check_owner)
-    session = new_session()
     tokens = build_tokens(settings, session, reporter, cache=False)
     if check.token(tokens):
         check.first_page(settings, checkpoint, build_source_factory(settings, session, tokens))
     check.output(settings)
     if not check.problems:
         check.clear_backoff(settings)
-    check.result()
-    return EXIT_OK
 
 
 def cmd_consent_url(args: argparse.Namespace, reporter: Reporter) -> int:
@@ -427,6 +459,8 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
     from .health import assess
     from .lifecycle import now_utc, recorded_process_alive
 
+    if organizations_file(args):
+        return cmd_status_organizations(args, reporter)
     path = checkpoint_path_for_reading(args, reporter)
     store = CheckpointStore(path)
     checkpoint = store.load()
@@ -506,3 +540,128 @@ def cmd_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     from .demo import run_demo
 
     return run_demo(args, reporter)
+
+
+# -- many organizations ---------------------------------------------------------------------------
+
+
+def organizations_file(args: argparse.Namespace) -> Path | None:
+    """``--organizations`` or ``DOCUSIGN_ORGANIZATIONS``: the organizations file, if any."""
+    text = getattr(args, "organizations", None) or os.environ.get("DOCUSIGN_ORGANIZATIONS", "")
+    return Path(text).expanduser() if text.strip() else None
+
+
+def load_organizations(args: argparse.Namespace, reporter: Reporter, *, shard: bool) -> Any:
+    """The fleet of this command's organizations (its shard's), every problem one line each
+    (raised as one SettingsProblems, which `say_problems` prints)."""
+    from .fleet import environment_shard
+    from .organizations import load_fleet, state_dir_from
+    from .settings import read_toml_file
+    from .sharding import ALL
+
+    path = organizations_file(args)
+    assert path is not None
+    config = getattr(args, "config", None)
+    config_keys = read_toml_file(Path(config), f"--config {config}", "give a TOML file",
+                                 "") if config else {}
+    fleet = load_fleet(
+        path, _flags(args), os.environ, command=getattr(args, "settings_command", "run"),
+        state_dir=state_dir_from(getattr(args, "state_dir", None), os.environ),
+        shard=environment_shard(getattr(args, "shard", None), os.environ) if shard else ALL,
+        config_file=Path(config) if config else None, config_keys=config_keys,
+        now=datetime.now(timezone.utc),
+    )
+    if fleet.organizations:
+        first = fleet.organizations[0].settings
+        reporter.configure(level=first.log_level, fmt=first.log_format)
+    return fleet
+
+
+def say_problems(reporter: Reporter, exc: ConfigError) -> int:
+    """Each problem of the organizations file on its own stderr line; exit 78."""
+    for problem in getattr(exc, "problems", [exc]):
+        reporter.error(problem.line(), exit_code=problem.exit_code)
+    return EXIT_CONFIG
+
+
+def cmd_run_organizations(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .fleet import FleetRun
+    from .settings import SettingsProblems
+    from .signals import Stopper
+
+    run: FleetRun | None = None
+
+    def last_words() -> str:
+        line = run.stop_line(True) if run else "stopping now; nothing was delivered"
+        return reporter.render("warning", line)
+
+    stopper = Stopper(last_words=last_words)
+    stopper.install()
+    try:
+        fleet = load_organizations(args, reporter, shard=True)
+    except SettingsProblems as exc:
+        return say_problems(reporter, exc)
+    run = FleetRun(fleet, reporter, stopper, follow=args.follow)
+    return run.execute()
+
+
+def cmd_status_organizations(args: argparse.Namespace, reporter: Reporter) -> int:
+    from .fleet import environment_shard, fleet_status, status_exit
+    from .organizations import read_entries, state_dir_from
+    from .settings import SettingsProblems
+
+    path = organizations_file(args)
+    assert path is not None
+    _, raws, problems = read_entries(path)
+    if problems:
+        return say_problems(reporter, SettingsProblems(problems))
+    shard = environment_shard(getattr(args, "shard", None), os.environ)
+    names = [raw.name for raw in raws if raw.name and shard.takes(raw.name)]
+    state_dir = state_dir_from(getattr(args, "state_dir", None), os.environ)
+    healthy, reports, lines = fleet_status(names, state_dir, max_lag_s=args.max_lag)
+    if args.json:
+        print(json.dumps(reports, ensure_ascii=False))
+    else:
+        print("\n".join(lines))
+    if not healthy:
+        unhealthy = [name for name, report in reports.items() if not report["healthy"]]
+        reporter.error(
+            f"unhealthy: {len(unhealthy)} of {len(names)} organizations "
+            f"({', '.join(unhealthy[:10])}{', ...' if len(unhealthy) > 10 else ''})",
+            exit_code=EXIT_UNHEALTHY,
+        )
+    return status_exit(healthy)
+
+
+def cmd_check_organizations(args: argparse.Namespace, reporter: Reporter) -> int:
+    """`check` for each organization of the file, one report each under its name; exits with the
+    most severe code."""
+    from .fleet import most_severe
+    from .lifecycle import new_session, now_utc
+    from .preflight import Preflight
+    from .settings import SettingsProblems
+
+    try:
+        fleet = load_organizations(args, reporter, shard=False)
+    except SettingsProblems as exc:
+        print(f"organizations file: {len(exc.problems)} problems", flush=True)
+        for problem in exc.problems:
+            print(f"  FAIL  {problem.line()}", flush=True)
+        return say_problems(reporter, exc)
+    session = new_session()
+    codes = []
+    for organization in fleet.organizations:
+        print(f"== organization {organization.name}", flush=True)
+        check = Preflight(sys.stdout, now_utc())
+        settings = check.settings(functools.partial(getattr, organization, "settings"))
+        if settings is None:
+            continue
+        preflight_steps(check, settings, session, reporter)
+        try:
+            check.result()
+            codes.append(EXIT_OK)
+        except ConnectorError as exc:
+            codes.append(exc.exit_code)
+            reporter.error(f"organization {organization.name}: {exc.line()}",
+                           exit_code=exc.exit_code)
+    return most_severe(codes)

@@ -524,11 +524,11 @@ class ForwardOutput:
 
     # -- the Output protocol ------------------------------------------------------------------
 
-    def write_page(self, events: list[dict[str, Any]]) -> None:
+    def write_page(self, events: list[dict[str, Any]], tag: str | None = None) -> None:
         if not events:
             return
         self._pending = encode_frames(
-            events, self.target.tag, compression=self.target.compression,
+            events, tag or self.target.tag, compression=self.target.compression,
             max_frame_bytes=self.max_frame_bytes,
         )
         self._sent = False
@@ -577,12 +577,15 @@ class ForwardOutput:
                 retry += 1
         return True
 
-    def deliver(self, events: list[dict[str, Any]], stopping: Callable[[], bool]) -> None:
+    def deliver(
+        self, events: list[dict[str, Any]], stopping: Callable[[], bool], tag: str | None = None
+    ) -> None:
         """Send the events; return once the receiver acknowledged them all (the `Output`
-        protocol). Stopped when a stop request came first: they are then not checkpointed."""
+        protocol). Stopped when a stop request came first: they are then not checkpointed.
+        ``tag``: instead of the target's (many organizations: ``<tag>.<name>``)."""
         if not events:
             return
-        self.write_page(events)
+        self.write_page(events, tag)
         if not self.wait_until_read(stopping):
             raise Stopped()
 

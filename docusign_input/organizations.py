@@ -252,6 +252,12 @@ def load_fleet(
     the environment. The file's structure is checked whole; settings (key files included) are
     built for the shard's organizations only: a replica need not hold the others' keys."""
     problems = refuse_per_organization_settings(flags, environ, config_keys or {})
+    # Reported above; each organization's settings must not pick them up as well.
+    per_organization = [setting_spec(key) for key in PER_ORGANIZATION]
+    flags = {k: v for k, v in flags.items()
+             if not any(k in (s.key, s.file_key) for s in per_organization)}
+    environ = {k: v for k, v in environ.items()
+               if not any(k in s.environment_variables for s in per_organization)}
     defaults, raws, structural = read_entries(path)
     problems += structural
     organizations: list[Organization] = []

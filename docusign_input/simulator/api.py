@@ -54,6 +54,8 @@ class Served:
     limiter: RateLimiter
     #: Monitor answers 200 to this organization's stream requests unless set (503, 500, ...).
     forced_status: int | None = None
+    #: The Retry-After sent with ``forced_status`` (a 429 or 503 asking to wait).
+    retry_after_s: int | None = None
     stream_requests: int = 0
     #: Clock times of the stream requests answered 200, newest last (bounded).
     poll_times: list[float] = field(default_factory=list)
@@ -222,6 +224,8 @@ class DocuSignApi:
             response.headers.update(headers)
             return response
         if served.forced_status is not None:
+            if served.retry_after_s is not None:
+                headers["Retry-After"] = str(served.retry_after_s)
             return json_response(
                 served.forced_status,
                 {"error": "server_error",

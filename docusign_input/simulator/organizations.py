@@ -93,9 +93,11 @@ class SimulatedOrganization:
         """Off: the stream answers 403, as for an organization without Monitor."""
         self.served.tenant.monitor_enabled = enabled
 
-    def set_stream_status(self, status: int | None) -> None:
-        """The stream answers this HTTP status (e.g. 503) to this organization, until None."""
+    def set_stream_status(self, status: int | None, retry_after_s: int | None = None) -> None:
+        """The stream answers this HTTP status (e.g. 503, or 429 with ``retry_after_s``) to this
+        organization, until None."""
         self.served.forced_status = status
+        self.served.retry_after_s = retry_after_s
 
     def set_rate_limits(self, enabled: bool = True, hourly_limit: int = 3000,
                         burst_limit: int = 200, burst_window_s: float = 30.0) -> None:

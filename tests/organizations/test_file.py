@@ -132,3 +132,34 @@ user_id = "{USER.format(1)}"
     assert {line.split(" is set together")[0] for line in lines} == {
         "--user-id", "--private-key-file", "DOCUSIGN_BACKFILL_START", "DOCUSIGN_INTEGRATION_KEY"}
     assert not any("secret-value" in line for line in lines)
+
+
+def test_the_command_exits_78_with_every_problem_before_fetching(keys, tmp_path):
+    import subprocess
+
+    from connector_support import connector_command
+
+    path = write(keys, HEAD + """
+[[organization]]
+name = "acme"
+user_id = "nobody"
+
+[[organization]]
+name = "globex"
+private_key = "inline-secret-text"
+""")
+    result = subprocess.run(
+        [*connector_command(), "run", "--organizations", str(path), "--state-dir",
+         str(tmp_path / "state")],
+        capture_output=True, text=True, timeout=60,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "DOCUSIGN_USER_ID": "x"},
+    )
+    assert result.returncode == 78, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4, lines  # one line per problem, nothing else
+    assert any("DOCUSIGN_USER_ID is set together with --organizations" in x for x in lines)
+    assert any("organization acme: user_id 'nobody' is not a user ID" in x for x in lines)
+    assert any("organization globex: private_key holds a secret inline" in x for x in lines)
+    assert any("the user ID is not set" in x for x in lines)
+    assert "inline-secret-text" not in result.stdout + result.stderr
+    assert not (tmp_path / "state").exists()  # nothing fetched, nothing written

@@ -1,0 +1,6 @@
+"""tests/organizations: the helpers of fleet_support.py on the path."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
