@@ -168,6 +168,13 @@ class OrganizationOutput:
         mapping = self.mapping
         documents = [named(mapping(e) if mapping else e) for e in events]
         with self.lock:
+            if stopping():
+                # Waited for the output while a stop came: start no new page (it is not
+                # checkpointed and comes again next run), so the stop is not queued behind
+                # every organization's page.
+                from .signals import Stopped
+
+                raise Stopped()
             if self.tag is not None:
                 self.inner.deliver(documents, stopping, tag=self.tag)  # type: ignore[call-arg]
             else:
