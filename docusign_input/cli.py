@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "build_parser"]
 
+#: The commands whose --help lists settings (the others have no settings of their own).
+COMMANDS_WITH_SETTINGS = frozenset(
+    {"run", "check", "consent-url", "status", "checkpoint show", "checkpoint reset"}
+)
+
 
 # -- parser ---------------------------------------------------------------------------------------
 
@@ -74,13 +79,58 @@ def _duration(value: str) -> float:
     return seconds
 
 
-_EXIT_CODES = """exit codes:
-  0   success (caught up; or stopped by SIGTERM/SIGINT)   1   status: unhealthy or stale
-  2   wrong command-line usage                            65  DocuSign sent unreadable data
-  70  internal error (a bug)                              74  output or checkpoint not writable
-  75  temporary: DocuSign unreachable or rate-limited, or the checkpoint is locked
-  77  DocuSign refused access (consent, key, user, Monitor not enabled)
-  78  configuration error (a setting missing or malformed)"""
+#: What each exit code means (the contract's table); a command's --help lists its own.
+_EXIT_MEANINGS = {
+    0: "success",
+    1: "unhealthy or stale",
+    2: "wrong command-line usage",
+    65: "DocuSign sent unreadable data",
+    70: "internal error (a bug)",
+    74: "output or checkpoint cannot be written (or read: permissions, full disk)",
+    75: "temporary: DocuSign unreachable or rate-limited, or the checkpoint is locked",
+    77: "DocuSign refused access (consent, key, user, Monitor not enabled)",
+    78: "configuration error (a setting missing or malformed, a checkpoint unreadable)",
+}
+
+#: The codes each command can return, with the meanings that differ for it.
+_COMMAND_EXITS: dict[str, tuple[tuple[int, str], ...]] = {
+    "run": ((0, "caught up; or stopped by SIGTERM/SIGINT"), (2, ""), (65, ""), (70, ""),
+            (74, ""), (75, ""), (77, ""), (78, "")),
+    "check": ((0, "every check passed"), (2, ""), (65, ""), (70, ""),
+              (74, "the checkpoint cannot be written, or the output refused"), (75, ""),
+              (77, ""), (78, "")),
+    "consent-url": ((0, "the URL is printed"), (2, ""), (70, ""),
+                    (78, "the environment or the integration key is missing or malformed")),
+    "status": ((0, "healthy"), (1, ""), (2, ""), (70, ""),
+               (74, "the checkpoint cannot be read (permissions)"),
+               (78, "the checkpoint is unreadable, or a setting is malformed")),
+    "checkpoint show": ((0, "printed"), (2, ""), (70, ""),
+                        (74, "the checkpoint cannot be read (permissions)"),
+                        (78, "no checkpoint yet, or it is unreadable")),
+    "checkpoint reset": ((0, "reset (or nothing to reset)"), (2, ""), (70, ""),
+                         (74, "the checkpoint cannot be written"),
+                         (75, "the checkpoint is in use by a running collector"),
+                         (78, "")),
+    "checkpoint": ((0, "done"), (2, ""), (70, ""), (74, ""), (75, ""), (78, "")),
+    "demo": ((0, "events flowed and the connector stopped cleanly"), (2, ""), (70, "")),
+}
+
+#: A line after a command's table.
+_EXIT_NOTES = {
+    "demo": "  any other code is the connector's own, passed on (see `docusign-input run --help`)",
+    "checkpoint": "  each action's own codes: `checkpoint show --help`, `checkpoint reset --help`",
+}
+
+
+def _exit_codes(command: str) -> str:
+    rows = [
+        f"  {code:<3} {meaning or _EXIT_MEANINGS[code]}"
+        for code, meaning in sorted(_COMMAND_EXITS[command])
+    ]
+    if command in _EXIT_NOTES:
+        rows.append(_EXIT_NOTES[command])
+    return "exit codes:\n" + "\n".join(rows)
+
 
 #: Two examples per command for its --help epilog.
 _EXAMPLES = {
@@ -106,9 +156,26 @@ _EXAMPLES = {
         "docusign-input checkpoint show --checkpoint /var/lib/docusign-input/checkpoint.json",
     ),
     "checkpoint reset": (
-        "docusign-input checkpoint reset --to 36h        # fetch the last 36 hours again",
-        "docusign-input checkpoint reset                 # forget the cursor",
+        "docusign-input checkpoint reset --to 36h   # resume 36 hours back; events already "
+        "delivered and still remembered are skipped",
+        "docusign-input checkpoint reset            # forget the cursor: the next run starts "
+        "per --backfill-start",
     ),
+    "checkpoint": (
+        "docusign-input checkpoint show --checkpoint /var/lib/docusign-input/checkpoint.json",
+        "sudo -u docusign-input docusign-input checkpoint reset --to 2026-11-20",
+    ),
+    "demo": (
+        "docusign-input demo                               # 15 s of events from a simulator",
+        "docusign-input demo --seconds 60 --backlog 1000 --events-per-minute 600",
+    ),
+}
+
+#: Help that differs for one command: (command, setting key) -> help.
+_HELP_FOR = {
+    ("status", "poll_interval"): "the poll interval the runs use: the staleness basis without "
+    "--max-lag (stale after three intervals, at least 15 minutes); default: the interval the "
+    "latest run recorded",
 }
 
 
@@ -116,6 +183,8 @@ def _epilog(command: str) -> str:
     """The environment variables of the settings this command uses, the exit codes, examples."""
     from .settings import specs_for
 
+    if command not in COMMANDS_WITH_SETTINGS:
+        return _exit_codes(command) + "\n\nexamples:\n" + _examples(command)
     rows = []
     for spec in specs_for(command):
         names = ", ".join(spec.environment_variables)
@@ -124,15 +193,18 @@ def _epilog(command: str) -> str:
             note = f" (secret; no flag{', or ' + flag + ' for the file' if flag else ''})" \
                 if spec.secret else ""
             rows.append(f"  {names}: {spec.label}{note}")
-    examples = "\n".join(f"  {line}" for line in _EXAMPLES[command])
     return (
         "environment variables (a flag wins over the environment, which wins over --config):\n"
         + "\n".join(rows)
         + "\n  secrets come only from the environment or a _FILE variable, never from a flag\n\n"
-        + _EXIT_CODES
+        + _exit_codes(command)
         + "\n\nexamples:\n"
-        + examples
+        + _examples(command)
     )
+
+
+def _examples(command: str) -> str:
+    return "\n".join(f"  {line}" for line in _EXAMPLES[command])
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, command: str) -> None:
@@ -146,7 +218,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, command: str) -> None:
             group.add_argument(spec.flag, dest=spec.key, action="store_const",
                                const=spec.switch, default=None, help=spec.help)
         elif spec.flag:
-            group.add_argument(spec.flag, dest=spec.key, metavar=spec.metavar, help=spec.help)
+            group.add_argument(spec.flag, dest=spec.key, metavar=spec.metavar,
+                               help=_HELP_FOR.get((command, spec.key), spec.help))
         elif spec.file_flag and spec.file_key:
             group.add_argument(spec.file_flag, dest=spec.file_key, metavar=spec.metavar,
                                help=f"file holding {spec.help}")
@@ -230,7 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the health as one JSON object")
     _add_organization_flags(status, shard=True)
 
-    checkpoint = commands.add_parser("checkpoint", help="inspect or rewind the saved position")
+    checkpoint = commands.add_parser(
+        "checkpoint", help="inspect or rewind the saved position",
+        description="Inspect (show) or rewind (reset) the checkpoint: the saved position, the "
+        "recent event IDs that deduplicate, and the health `status` reads. Run it as the user "
+        "the service runs as; `checkpoint ACTION --help` lists each action's settings.",
+        epilog=_epilog("checkpoint"),
+    )
     cp_commands = checkpoint.add_subparsers(dest="checkpoint_command", metavar="ACTION")
     cp_commands.required = True
     _command(
@@ -240,7 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     reset = _command(
         cp_commands, "reset", command="checkpoint reset", help="rewind the saved position",
         handler=cmd_checkpoint_reset,
-        description="Rewind the saved position; events seen recently are still deduplicated.",
+        description="Rewind the saved position (--to) or forget it. Events delivered recently "
+        "are remembered by ID and skipped when fetched again, so a rewind re-delivers only what "
+        "is no longer remembered; to deliver everything again, give the collector a new "
+        "--checkpoint with --backfill-start instead. The file keeps its owner.",
     )
     reset.add_argument(
         "--to",
@@ -256,7 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
     simulate.set_defaults(handler=cmd_simulate)
 
-    demo = commands.add_parser("demo", help="watch events flow from a throwaway simulator")
+    demo = commands.add_parser(
+        "demo", help="watch events flow from a throwaway simulator",
+        description="Start the embedded DocuSign simulator with a throwaway key, run the real "
+        "`run --follow` against it as a child process, show the events on stdout and the "
+        "connector's messages on stderr, then stop it and print its `status`. No DocuSign "
+        "account and no network beyond loopback.",
+        epilog=_epilog("demo"),
+    )
     demo.add_argument(
         "--seconds", type=_non_negative, default=15.0, help="how long to follow (default 15)"
     )
@@ -465,7 +554,8 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
     store = CheckpointStore(path)
     checkpoint = store.load()
     process_alive = recorded_process_alive(store)
-    report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag, process_alive=process_alive)
+    report = assess(checkpoint, now_utc(), max_lag_s=args.max_lag, process_alive=process_alive,
+                    poll_interval_s=_status_poll_interval(args))
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
@@ -478,6 +568,25 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
         f"unhealthy: {'; '.join(report.problems)} (fix: {report.fix})", exit_code=EXIT_UNHEALTHY
     )
     return EXIT_UNHEALTHY
+
+
+def _status_poll_interval(args: argparse.Namespace) -> float | None:
+    """The staleness basis given to `status` (--poll-interval or DOCUSIGN_POLL_INTERVAL, the
+    runs' own setting), or None: the interval the latest run recorded."""
+    from .timestamps import parse_duration_s
+
+    given = getattr(args, "poll_interval", None)
+    name = "--poll-interval" if given else "DOCUSIGN_POLL_INTERVAL"
+    text = given or os.environ.get("DOCUSIGN_POLL_INTERVAL")
+    if not text:
+        return None
+    try:
+        seconds = parse_duration_s(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(f"{name} {text!r} is not a duration above 0", "give e.g. 60, 90s or 5m")
+    return seconds
 
 
 def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -45,11 +45,12 @@ class HealthReport:
         return rows
 
 
-def default_max_lag_s(checkpoint: Checkpoint) -> float:
+def default_max_lag_s(checkpoint: Checkpoint, poll_interval_s: float | None = None) -> float:
     """The contract's staleness without --max-lag: three poll intervals, at least 15 minutes.
-    The poll interval is the one the latest run recorded."""
+    The poll interval is the one given to `status` (``poll_interval_s``: the runs' setting),
+    else the one the latest run recorded."""
     run = checkpoint.health.last_run or {}
-    interval = run.get("poll_interval_s")
+    interval = poll_interval_s if poll_interval_s is not None else run.get("poll_interval_s")
     if not isinstance(interval, (int, float)) or interval <= 0:
         interval = DEFAULT_POLL_INTERVAL_S
     return max(MIN_MAX_LAG_S, 3 * float(interval))
@@ -61,6 +62,7 @@ def assess(
     *,
     max_lag_s: float | None,
     process_alive: Callable[[Mapping[str, Any]], bool | None] | None = None,
+    poll_interval_s: float | None = None,
 ) -> HealthReport:
     """Judge the recorded health. `process_alive` tells whether the recorded run's process
     still exists (None: cannot tell, e.g. another host); without it nobody is judged killed."""
@@ -93,7 +95,7 @@ def assess(
     limit_s, limit_name = (
         (max_lag_s, f"--max-lag {max_lag_s:g}")
         if max_lag_s is not None
-        else (default_max_lag_s(checkpoint), "")
+        else (default_max_lag_s(checkpoint, poll_interval_s), "")
     )
     if not limit_name:
         limit_name = f"the default {limit_s:g} s (three poll intervals, at least 15 minutes)"

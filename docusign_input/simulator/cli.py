@@ -31,12 +31,23 @@ DEFAULT_EVENTS_PER_MINUTE = 30.0
 DEFAULT_SCENARIO_DELAY_S = 30.0
 
 
+def _port(value: str) -> int:
+    """A TCP port, 0 to 65535 (argparse makes anything else a usage error, exit 2)."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: give a port from 0 to 65535 (0: any free)")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option with a help text; the defaults give a backlog and a steady event rate."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help=f"port to bind; 0 picks a free one (default {DEFAULT_PORT})",
     )

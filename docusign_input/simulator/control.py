@@ -43,7 +43,7 @@ class Control:
                 name: scenario.summary for name, scenario in SCENARIOS.items()
             },
             ("POST", "scenario"): lambda body, req: {
-                "event_ids": sim.play_scenario(str(body["name"]))
+                "event_ids": sim.play_scenario(_scenario(body))
             },
             ("POST", "event-rate"): lambda body, req: sim.set_event_rate(float(body["per_minute"])),
             ("POST", "consent"): lambda body, req: sim.set_consent(
@@ -82,11 +82,35 @@ class Control:
                     "error_description": f"no admin route {request.method} {name}",
                 },
             )
+        body: Json = {}
         try:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
             result = route(body, request)
         except (KeyError, TypeError, ValueError) as exc:
-            return json_response(400, {"error": "bad_request", "error_description": repr(exc)})
+            return json_response(
+                400, {"error": "bad_request", "error_description": _describe(exc, body)}
+            )
         return json_response(200, {"ok": True} if result is None else result)
+
+
+def _scenario(body: Json) -> str:
+    """The scenario the body names; an unknown name is a ValueError listing the known ones."""
+    name = str(body["name"])
+    if name not in SCENARIOS:
+        raise ValueError(
+            f"unknown scenario {name!r}; known scenarios: {', '.join(sorted(SCENARIOS))} "
+            "(GET /__simulator__/scenarios describes them)"
+        )
+    return name
+
+
+def _describe(exc: Exception, body: Any) -> str:
+    """A sentence for a bad admin request, never a Python repr."""
+    if isinstance(exc, KeyError):
+        key = exc.args[0] if exc.args else "?"
+        if isinstance(body, dict) and key not in body:
+            return f"the request body needs the field {key!r}"
+        return f"unknown {key!r}"
+    return str(exc) or type(exc).__name__

@@ -4,6 +4,7 @@ given where they do not belong."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -23,6 +24,80 @@ NOT_USED = {
 }
 
 
+#: The codes each command can return: its --help lists these and no others.
+EXIT_CODES = {
+    "run": {0, 2, 65, 70, 74, 75, 77, 78},
+    "check": {0, 2, 65, 70, 74, 75, 77, 78},
+    "consent-url": {0, 2, 70, 78},
+    "status": {0, 1, 2, 70, 74, 78},
+    "checkpoint show": {0, 2, 70, 74, 78},
+    "checkpoint reset": {0, 2, 70, 74, 75, 78},
+    "checkpoint": {0, 2, 70, 74, 75, 78},
+    "demo": {0, 2, 70},
+}
+
+
+def _codes(help_text: str) -> set[int]:
+    table = help_text.split("exit codes:", 1)[1].split("examples:", 1)[0]
+    return {int(line.split()[0]) for line in table.splitlines() if line.strip()[:1].isdigit()}
+
+
+@pytest.mark.parametrize("command", ["checkpoint", "demo"])
+def test_checkpoint_and_demo_help_have_a_description_exit_codes_and_examples(connector, command):
+    """`checkpoint --help` and `demo --help` had neither a description nor exit codes nor
+    examples, unlike the other commands."""
+    text = connector.run(command, "--help").stdout.decode()
+    description = text.split("options:", 1)[0].split("\n\n", 1)[1]
+    assert len(description.split()) > 15, description
+    assert _codes(text) == EXIT_CODES[command]
+    examples = [ln for ln in text.split("examples:", 1)[1].splitlines() if "docusign-input" in ln]
+    assert len(examples) == 2
+
+
+def test_the_reset_example_does_not_promise_to_fetch_again_what_deduplication_skips(connector):
+    text = connector.run("checkpoint", "reset", "--help").stdout.decode()
+    examples = text.split("examples:", 1)[1]
+    assert "fetch the last 36 hours again" not in examples
+    assert "skipped" in examples
+
+
+def test_status_poll_interval_is_the_staleness_basis_in_help_and_in_effect(connector, tmp_path):
+    """`status --help` described --poll-interval as the time between --follow's polls, and
+    status ignored it."""
+    text = connector.run("status", "--help").stdout.decode()
+    help_line = " ".join(text.split("--poll-interval DURATION\n", 1)[1].split("\n  --", 1)[0]
+                         .split())
+    assert "staleness" in help_line and "--follow" not in help_line
+    forty_minutes_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2400))
+    checkpoint = tmp_path / "cp.json"
+    checkpoint.write_text(json.dumps({
+        "version": 1, "environment": "development", "user_id": "u", "monitor_api": "lens",
+        "cursor": "c", "updated_at": forty_minutes_ago,
+        "health": {"last_success": forty_minutes_ago, "events_delivered": 1,
+                   "consecutive_failures": 0},
+    }))
+    stale = connector.run("status", "--checkpoint", str(checkpoint))
+    assert stale.returncode == 1  # the default: 15 minutes
+    basis = connector.run("status", "--checkpoint", str(checkpoint), "--poll-interval", "20m")
+    assert basis.returncode == 0, basis.stderr.decode()  # three intervals: 60 minutes
+
+
+def test_demo_says_no_rate_limit_warning(connector):
+    """The demo's own 2 s poll interval printed DocuSign's rate-limit warning in a newcomer's
+    first command (the simulator is not DocuSign)."""
+    proc = connector.run("demo", "--seconds", "1", "--backlog", "3")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"warning" not in proc.stderr.lower(), proc.stderr.decode()
+
+
+def test_simulate_with_a_port_out_of_range_is_one_usage_line(connector):
+    """`simulate --port 99999` printed a traceback (OverflowError from bind)."""
+    proc = connector.run("simulate", "--port", "99999")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and "0 to 65535" in err
+
+
 @pytest.mark.parametrize("command", list(HELP_COMMANDS))
 def test_each_command_help_lists_its_flags_environment_exit_codes_and_two_examples(
     connector, command
@@ -39,9 +114,7 @@ def test_each_command_help_lists_its_flags_environment_exit_codes_and_two_exampl
     if command in ("run", "check", "consent-url"):
         # The integration key has no flag: its variables are the only way to give it.
         assert "DOCUSIGN_INTEGRATION_KEY, DOCUSIGN_INTEGRATION_KEY_FILE" in environment
-    exit_codes = text.split("exit codes:", 1)[1].split("examples:", 1)[0]
-    for code in ("0 ", "2 ", "75", "77", "78"):
-        assert code in exit_codes
+    assert _codes(text) == EXIT_CODES[command]
     examples = [ln for ln in text.split("examples:", 1)[1].splitlines() if "docusign-input" in ln]
     assert len(examples) == 2
 
@@ -100,4 +173,6 @@ def test_durations_are_accepted_for_max_lag_and_poll_interval(simulator, connect
     check = connector.run("check", "--poll-interval", "30s")
     assert check.returncode == 0, check.stderr.decode()
     text = check.stdout.decode()
-    assert "30 s" in text and "--poll-interval 30 s is below 60 s" in text
+    # The simulator is not DocuSign: no rate-limit warning against it (the warning against
+    # DocuSign: tests/unit/test_settings.py::test_poll_interval_below_a_minute_warns_...).
+    assert "30 s" in text and "is below 60 s" not in text

@@ -192,3 +192,14 @@ def test_https_with_a_given_certificate(tmp_path: Path) -> None:
             },
         )
         assert response.status_code == 200
+
+
+def test_an_unknown_scenario_is_answered_with_a_sentence_not_a_repr(simulator: Simulator) -> None:
+    """The control API answered ``KeyError('nope')``."""
+    url = f"{simulator.base_url}/__simulator__/scenario"
+    answer = requests.post(url, json={"name": "nope"}, timeout=10)
+    description = answer.json()["error_description"]
+    assert answer.status_code == 400 and "KeyError" not in description
+    assert description.startswith("unknown scenario 'nope'; known scenarios: ")
+    missing = requests.post(url, json={}, timeout=10).json()["error_description"]
+    assert missing == "the request body needs the field 'name'"

@@ -578,6 +578,13 @@ def test_poll_interval_takes_durations(env: dict[str, str], given: str, seconds:
 def test_poll_interval_below_a_minute_warns_naming_the_setting(env: dict[str, str]) -> None:
     settings = load(env, {"poll_interval": "10s"})
     assert [w for w in settings.warnings if w.startswith("--poll-interval 10 s is below 60 s")]
+
+
+def test_a_short_poll_interval_against_a_loopback_simulator_does_not_warn(env) -> None:
+    """DocuSign's request does not apply to the simulator (the demo polls it every 2 s)."""
+    simulator = {**env, "DOCUSIGN_MONITOR_URL": "http://127.0.0.1:8765",
+                 "DOCUSIGN_AUTH_URL": "http://127.0.0.1:8765"}
+    assert not [w for w in load(simulator, {"poll_interval": "2"}).warnings if "below" in w]
     assert load(env, {"poll_interval": "60"}).warnings == ()
 
 
