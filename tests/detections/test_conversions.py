@@ -39,6 +39,42 @@ def test_the_committed_conversions_are_what_the_build_makes_now():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    # success says so (it printed nothing, which reads the same as a check that did not run)
+    total = len(build.outputs())
+    assert (
+        proc.stdout == f"build: all {total} generated files are current (13 Sigma rules; "
+        "splunk, elasticsearch, loki)\n"
+    )
+
+
+def test_the_build_says_what_it_wrote_and_what_was_current(capsys):
+    target = REPO / "detections" / "splunk" / "docusign_monitor_alert.spl"
+    original = target.read_text(encoding="utf-8")
+    try:
+        target.write_text(original + "| head 1\n", encoding="utf-8")
+        assert build.main([]) == 0
+    finally:
+        assert target.read_text(encoding="utf-8") == original  # the build rewrote it
+        target.write_text(original, encoding="utf-8")
+    out, err = capsys.readouterr()
+    total = len(build.outputs())
+    assert err == "wrote: detections/splunk/docusign_monitor_alert.spl\n"
+    assert out.startswith(f"build: {total} files from 13 Sigma rules for splunk, elasticsearch, ")
+    assert out.endswith(f": 1 written, {total - 1} already current\n")
+
+
+def test_the_splunk_app_is_installable_as_one_folder():
+    """What Splunk reads from an app folder: app.conf with its id, the saved searches, the
+    dashboard view, and metadata sharing them; every search's stanza scheduled."""
+    app = build.SPLUNK_APP
+    conf = (app / "default" / "app.conf").read_text(encoding="utf-8")
+    assert f"id = {app.name}" in conf and "[launcher]" in conf and "version = " in conf
+    assert (app / "metadata" / "default.meta").read_text(encoding="utf-8").startswith("#")
+    assert (app / "default" / "data" / "ui" / "views" / "docusign_monitor.xml").read_bytes() == (
+        REPO / "dashboards" / "splunk" / "docusign_monitor.xml"
+    ).read_bytes()
+    saved = (app / "default" / "savedsearches.conf").read_text(encoding="utf-8")
+    assert saved.count("enableSched = 1") == saved.count("\n[")
 
 
 def test_the_check_names_a_stale_file_and_exits_1(tmp_path, monkeypatch):
@@ -70,7 +106,7 @@ def test_a_rule_has_logsource_level_description_false_positives_and_attack_tags(
 
 def test_every_rule_is_in_each_siems_bundle_with_its_query():
     stems = [p.stem for p in RULES] + ["docusign_silent_collector"]
-    saved = (REPO / "detections" / "splunk" / "savedsearches.conf").read_text(encoding="utf-8")
+    saved = (build.SPLUNK_APP / "default" / "savedsearches.conf").read_text(encoding="utf-8")
     assert saved.count("\n[") == len(stems)
     elastic = [
         json.loads(line)
