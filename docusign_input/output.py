@@ -24,7 +24,7 @@ from typing import IO, Any, Callable, Protocol
 from . import codec
 from .errors import OutputError
 from .formats import Mapper, mapper
-from .signals import Stopped
+from .signals import Stopped, stop_deadline
 
 __all__ = ["Output", "StdoutOutput", "FormattedOutput", "open_output", "encode_page"]
 
@@ -50,11 +50,6 @@ def encode_page(events: list[dict[str, Any]]) -> bytes:
 
 class StdoutOutput:
     """JSON lines on stdout, one write and one flush per page."""
-
-    #: After a stop request, how long to keep waiting for the reader to take what is in the pipe
-    #: (Vector keeps reading until EOF after its SIGTERM; Fluent Bit 5.1 may not). Below the
-    #: Stopper's watchdog.
-    STOP_GRACE_S = 2.0
 
     def __init__(self, stream: IO[bytes] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
@@ -100,7 +95,9 @@ class StdoutOutput:
         before reading it, a checkpoint saved at flush time would cover events nobody received.
         So the checkpoint waits for the pipe to empty: a dead reader then costs a repeated page,
         never a lost one. Returns False if a stop was requested and the reader did not take the
-        rest within `STOP_GRACE_S` (the page is then not checkpointed and comes again next run).
+        rest by the stop deadline (`signals.stop_deadline`; Vector keeps reading until EOF after
+        its SIGTERM, Fluent Bit 5.1 may not): the page is then not checkpointed and comes again
+        next run.
         Not a pipe (a file, /dev/null, a terminal): nothing to wait for.
         """
         fd = self._pipe()
@@ -118,10 +115,9 @@ class StdoutOutput:
                     "the next run; check the program reading docusign-input's output",
                 )
             if stopping():
-                now = time.monotonic()
                 if give_up_at is None:
-                    give_up_at = now + self.STOP_GRACE_S
-                elif now >= give_up_at:
+                    give_up_at = stop_deadline()
+                elif time.monotonic() >= give_up_at:
                     return False
             time.sleep(delay)
             delay = min(delay * 2, 0.05)

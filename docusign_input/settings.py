@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .formats import FORMATS
+from .forward_frames import MAX_FRAME_BYTES, parse_forward_url
 from .redact import looks_like_key_material, register, scrub
 from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
 
@@ -549,8 +550,6 @@ def _organization_id(value: _Value) -> str:
 
 
 def _output(value: _Value) -> str:
-    from .forward import parse_forward_url
-
     text = _text(value)
     if text.lower() == "stdout":
         return "stdout"
@@ -584,6 +583,23 @@ def _shared_key(value: _Value) -> Secret:
         raise ConfigError(f"{value.label} is empty",
                           "give the shared_key of the receiver's forward input, or unset it")
     return Secret(text)
+
+
+def _frame_size(value: _Value) -> int:
+    size = _integer(value)
+    if not MIN_FRAME_BYTES <= size <= MAX_FRAME_SETTING_BYTES:
+        raise ConfigError(
+            f"{value.label} {size} is out of range",
+            f"give a number of bytes from {MIN_FRAME_BYTES} to {MAX_FRAME_SETTING_BYTES} "
+            f"(default {MAX_FRAME_BYTES}), below the receiver's message limit",
+        )
+    return size
+
+
+#: Bounds of --forward-frame-size: a frame must hold a typical event; Fluent Bit's forward input
+#: refuses messages above 6,144,000 bytes by default, and nothing gains from larger ones.
+MIN_FRAME_BYTES = 1024
+MAX_FRAME_SETTING_BYTES = 64 * 1024 * 1024
 
 
 def _readable_file(value: _Value) -> Path:
@@ -803,6 +819,14 @@ class Settings:
         "sending again on a new connection; a scheduled run gives up after as long without "
         "one (default 60s)",
         show=lambda s: f"{s.forward_ack_timeout_s:g} s",
+    )
+    forward_frame_bytes: int = setting(
+        "forward_frame_size", label="forward frame size", flag="--forward-frame-size",
+        env="DOCUSIGN_FORWARD_FRAME_SIZE", parse=_frame_size, default=MAX_FRAME_BYTES,
+        commands=CONNECTING, metavar="BYTES",
+        help="forward output: the most bytes of events in one message (before compression); "
+        "lower it below a receiver's message limit (default 1000000)",
+        show=lambda s: f"{s.forward_frame_bytes} bytes",
     )
     ca_bundle: Path | None = setting(
         "ca_bundle", label="CA bundle", env="REQUESTS_CA_BUNDLE", parse=_readable_file,

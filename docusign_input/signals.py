@@ -19,12 +19,41 @@ import os
 import select
 import signal
 import threading
+import time
 from typing import Any, Callable
 
-__all__ = ["Stopped", "Stopper"]
+__all__ = ["Stopped", "Stopper", "stop_deadline", "bounded_timeout", "GRACE_S", "GIVE_UP_S"]
 
 #: Longest the watchdog lets its last line try to reach stderr before it exits regardless.
 LAST_WORDS_TIMEOUT_S = 0.2
+#: From the stop request to the watchdog ending the process.
+GRACE_S = 4.0
+#: From the stop request to the stop deadline: every wait (an output's write or acknowledgement,
+#: an HTTP call, the forward connect and handshake) gives up by then, which leaves the run
+#: `GRACE_S - GIVE_UP_S` to record its end before the watchdog would.
+GIVE_UP_S = 2.0
+
+#: The installed Stopper: the process's one stop deadline.
+_installed: Stopper | None = None
+
+
+def stop_deadline() -> float:
+    """The monotonic time by which a wait that saw a stop request gives up: the installed
+    Stopper's deadline, or `GIVE_UP_S` from now without one (a library caller, a test)."""
+    stopper = _installed
+    if stopper is not None and stopper.deadline is not None:
+        return stopper.deadline
+    return time.monotonic() + GIVE_UP_S
+
+
+def bounded_timeout(connect_s: float, read_s: float) -> tuple[float, float]:
+    """An HTTP call's (connect, read) timeouts, cut to what is left before the stop deadline
+    once a stop was requested (a call started then must not outlast it)."""
+    stopper = _installed
+    if stopper is None or stopper.deadline is None:
+        return connect_s, read_s
+    left = max(0.05, stopper.deadline - time.monotonic())
+    return min(connect_s, left), min(read_s, left)
 
 
 class Stopped(Exception):
@@ -37,9 +66,11 @@ class Stopper:
     `sleep` from the loop."""
 
     def __init__(
-        self, grace_s: float = 4.0, last_words: Callable[[], str] | None = None
+        self, grace_s: float = GRACE_S, last_words: Callable[[], str] | None = None
     ) -> None:
         self.grace_s = grace_s
+        #: The stop deadline (monotonic), set by the first stop request: see `stop_deadline`.
+        self.deadline: float | None = None
         #: Builds the line the watchdog writes before ending the process (called in its thread).
         self.last_words = last_words
         self.signal_name: str | None = None
@@ -49,7 +80,10 @@ class Stopper:
         self._arm_lock = threading.Lock()
 
     def install(self) -> None:
-        """Handle SIGTERM and SIGINT. Must run in the main thread."""
+        """Handle SIGTERM and SIGINT, and be the process's stop deadline. Must run in the main
+        thread."""
+        global _installed
+        _installed = self
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)  # the C handler must never block on a full pipe
         for fd in (read_fd, write_fd):
@@ -70,6 +104,8 @@ class Stopper:
         """Stop from a normal thread (tests, the watcher): wake the waits and arm the watchdog."""
         if self.signal_name is None:
             self.signal_name = name
+        if self.deadline is None:  # before the flag: whoever sees it stopping finds the deadline
+            self.deadline = time.monotonic() + min(GIVE_UP_S, self.grace_s / 2)
         self._requested = True
         self._event.set()
         with self._arm_lock:

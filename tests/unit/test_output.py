@@ -77,7 +77,9 @@ def test_reader_dying_with_the_page_unread_is_74_not_delivered():
 
 
 def test_stop_with_an_unread_page_gives_up_after_the_grace(monkeypatch):
-    monkeypatch.setattr(StdoutOutput, "STOP_GRACE_S", 0.2)
+    import docusign_input.signals
+
+    monkeypatch.setattr(docusign_input.signals, "GIVE_UP_S", 0.2)  # the one stop deadline
     out, r, _ = pipe_output()
     out.write_page([{"n": 1}])
     started = time.monotonic()
