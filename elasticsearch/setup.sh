@@ -9,6 +9,8 @@
 #        ES_URL=... ES_API_KEY=<base64 id:key> elasticsearch/setup.sh
 # Optional: ES_CA_BUNDLE=/path/ca.pem (a private CA). The credentials reach curl on its stdin,
 # never on its command line (where `ps` would show them).
+# Exit codes: 0 installed; 1 Elasticsearch answered with an error (credentials, privileges);
+# 69 Elasticsearch could not be reached (address, network, TLS); 78 a setting or file missing.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,9 +32,18 @@ set -- --silent --show-error --fail-with-body --request PUT \
 if [ -n "${ES_CA_BUNDLE:-}" ]; then
     set -- --cacert "$ES_CA_BUNDLE" "$@"
 fi
-if ! answer=$(credentials | curl --config - "$@"); then
-    echo "setup.sh: Elasticsearch refused the template: $answer" >&2
-    echo "setup.sh: check ES_URL and the credentials (the user needs the manage_index_templates privilege)" >&2
-    exit 1
-fi
+set +e
+answer=$(credentials | curl --config - --connect-timeout 10 "$@")
+status=$?
+set -e
+case $status in
+    0) ;;
+    22)  # --fail-with-body: an HTTP error status; the body says why
+        echo "setup.sh: Elasticsearch refused the template: $answer" >&2
+        echo "setup.sh: check the credentials (the user needs the manage_index_templates privilege)" >&2
+        exit 1 ;;
+    *)  # no HTTP answer at all; curl said why on the line above (--show-error)
+        echo "setup.sh: could not reach Elasticsearch at ES_URL (curl exit $status): check ES_URL, that Elasticsearch runs and listens there, and for https ES_CA_BUNDLE" >&2
+        exit 69 ;;
+esac
 echo "installed index template logs-docusign.monitor (data stream logs-docusign.monitor-*): $answer"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,4 +89,22 @@ def test_setup_script_installs_the_template_with_credentials_off_the_command_lin
             timeout=30,
         )
     assert bad.returncode == 1 and b"credentials" in bad.stderr
+    assert b"refused" in bad.stderr
     assert b"s3cret-pw" not in bad.stderr + bad.stdout + done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="curl is not installed")
+def test_setup_script_says_unreachable_not_refused_when_nothing_answers() -> None:
+    """Nothing listens at ES_URL: no HTTP answer, so nothing was refused (it said "refused")."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = dict(os.environ, ES_URL=f"http://127.0.0.1:{port}", ES_USER="elastic",
+               ES_PASSWORD="s3cret-pw")  # fmt: skip
+    done = subprocess.run(
+        ["sh", str(REPO / "elasticsearch" / "setup.sh")], env=env, capture_output=True, timeout=30
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 69, err
+    assert "could not reach Elasticsearch" in err and "refused the template" not in err
+    assert "s3cret-pw" not in err + done.stdout.decode()
