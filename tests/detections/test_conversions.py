@@ -147,6 +147,26 @@ def _queries(siem: str, suffixes: tuple) -> dict:
     return {p.name: build._strip_comments(p.read_text(encoding="utf-8")) for p in paths}
 
 
+def test_every_shipped_eql_query_parses_with_elastics_own_eql_package():
+    """The EQL rule (failures then success) as Elasticsearch reads it: Elastic's `eql` parser
+    with Elasticsearch's syntax and `with runs`; the ndjson carries the same query."""
+    eql = pytest.importorskip("eql", reason="pip install -e '.[test]'")
+    shipped = [
+        json.loads(line)["query"]
+        for line in (REPO / "detections/elasticsearch/detection-rules.ndjson")
+        .read_text()
+        .splitlines()
+        if json.loads(line)["type"] == "eql"
+    ]
+    files = _queries("elasticsearch", (".eql",))
+    assert shipped and sorted(shipped) == sorted(files.values())
+    for query in shipped:
+        with eql.parser.elasticsearch_syntax, eql.parser.allow_runs:
+            assert "sequence" in str(eql.parse_query(query))
+    with pytest.raises(eql.EqlSyntaxError), eql.parser.elasticsearch_syntax, eql.parser.allow_runs:
+        eql.parse_query(shipped[0].replace(" and ", " and and ", 1))  # the check can fail
+
+
 def test_elasticsearch_queries_name_only_fields_our_ecs_documents_have():
     have = document_fields.ecs_fields()
     for name, query in _queries("elasticsearch", (".esql", ".eql")).items():

@@ -81,15 +81,12 @@ class TestVectorForwardConfig:
         [backend] = _load(path)["secret"]
         [twin_backend] = _load(VECTOR_DIR / f"{dest}.yaml")["secret"]
         if dest == "elasticsearch":
-            # One documented difference: the exec twin writes ECS into a data stream, which takes
-            # only `create`, so a resent event is refused with 409. Under end-to-end
-            # acknowledgements a 409 is a failure the connector would resend forever; here a
-            # resend must overwrite itself: bulk `index` into a plain index, eventId as _id.
-            assert mine["mode"] == "bulk" and mine["bulk"]["action"] == "index"
-            assert mine["id_key"] == "eventId"
-            for sink in (mine, twin):
-                for key in ("mode", "bulk", "data_stream", "id_key"):
-                    sink.pop(key, None)
+            # One documented difference: Elasticsearch chooses the _id. The data stream takes only
+            # `create`, which refuses an indexed _id with 409, and Vector rejects a whole batch
+            # with any item error, which under end-to-end acknowledgements the connector would
+            # resend forever; a resend is indexed again instead (at least once, event.id kept).
+            assert "id_key" not in mine and twin["id_key"] == "event.id"
+            twin = {k: v for k, v in twin.items() if k != "id_key"}
         assert comparable(mine, backend) == comparable(twin, twin_backend)
 
     def test_no_env_interpolation_and_secrets_from_a_directory(self, path):
@@ -129,8 +126,13 @@ def _from_fluent(record):
     return {"source_type": "fluent", "tag": "docusign.monitor", "host": "127.0.0.1", **record}
 
 
+RAW_FORWARD_CONFIGS = [p for p in VECTOR_FORWARD_CONFIGS if p.stem != "forward-elasticsearch"]
+ECS = {"@timestamp": "2023-03-03T09:10:06.0512813Z", "event": {"id": SAMPLE["eventId"]},
+       "docusign": {"object": "Account", "data": {"note": "café"}}}
+
+
 @needs_vrl
-@pytest.mark.parametrize("path", VECTOR_FORWARD_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RAW_FORWARD_CONFIGS, ids=lambda p: p.name)
 def test_the_event_keeps_its_record_and_gets_its_own_time_to_the_nanosecond(path):
     out = _run(path, _from_fluent(SAMPLE))
     if path.stem == "forward-loki":
@@ -143,7 +145,7 @@ def test_the_event_keeps_its_record_and_gets_its_own_time_to_the_nanosecond(path
 
 
 @needs_vrl
-@pytest.mark.parametrize("path", VECTOR_FORWARD_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", RAW_FORWARD_CONFIGS, ids=lambda p: p.name)
 def test_a_record_without_its_own_timestamp_keeps_the_protocol_time_and_no_extra_field(path):
     """An ECS or OCSF document has no `timestamp` key: the source's EventTime is the time."""
     record = {"@timestamp": "2023-03-03T09:10:06.0512813Z", "event": {"id": "x"}}
@@ -156,6 +158,32 @@ def test_a_record_without_its_own_timestamp_keeps_the_protocol_time_and_no_extra
         body["@timestamp"] = record["@timestamp"]  # ECS's own field is overwritten by the time
     assert body == record
     assert vrl_timestamp_ns(time_field) == iso_to_ns("2023-03-03T09:10:06.0512813Z")
+
+
+@needs_vrl
+def test_the_elasticsearch_forward_config_sends_the_ecs_document_as_the_connector_wrote_it():
+    """What lands in logs-docusign.monitor-default is the document the exec config sends: its
+    own `@timestamp` string (seven digits, date_nanos), nothing the fluent source added."""
+    path = VECTOR_DIR / "forward-elasticsearch.yaml"
+    out = _run(path, _from_fluent(ECS), prelude=".timestamp = t'2023-03-03T09:10:06.0512813Z'\n")
+    assert out == ECS
+
+
+@needs_vrl
+def test_the_elasticsearch_forward_config_still_sends_a_raw_event_with_its_time():
+    """A connector left on the raw format: the event is not lost, its time is `@timestamp`."""
+    out = _run(VECTOR_DIR / "forward-elasticsearch.yaml", _from_fluent(SAMPLE))
+    assert out == {**{k: v for k, v in SAMPLE.items() if k != "timestamp"},
+                   "@timestamp": SAMPLE["timestamp"]}
+
+
+def test_the_elasticsearch_forward_config_fills_the_data_stream_the_detections_read():
+    [sink] = _load(VECTOR_DIR / "forward-elasticsearch.yaml")["sinks"].values()
+    stream = sink["data_stream"]
+    index = f"{stream['type']}-{stream['dataset']}-{stream['namespace']}"
+    rules = (VECTOR_DIR.parent / "detections/elasticsearch/detection-rules.ndjson").read_text()
+    assert sink["mode"] == "data_stream" and index == "logs-docusign.monitor-default"
+    assert all("logs-docusign.monitor-*" in line for line in rules.splitlines())
 
 
 @needs_vrl
