@@ -18,12 +18,17 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
+from .checkpoint import Checkpoint
 from .errors import CheckpointError, ConnectorError
 from .redact import scrub
 from .settings import Settings, SettingsProblems
 from .timestamps import EARLIEST, format_time, parse_event_time
+
+if TYPE_CHECKING:
+    from .auth import TokenProvider
+    from .lifecycle import SourceFactory
 
 __all__ = ["Preflight", "PreflightFailed", "newest_event_time"]
 
@@ -103,8 +108,8 @@ class Preflight:
         return settings
 
     def checkpoint(
-        self, settings: Settings, owner_check: Callable[[Settings, Any], None]
-    ) -> Any:
+        self, settings: Settings, owner_check: Callable[[Settings, Checkpoint], None]
+    ) -> Checkpoint | None:
         """The checkpoint as `run` would find it, without taking the lock or writing;
         ``owner_check`` is `run`'s own test that it belongs to these settings."""
         from .checkpoint_store import CheckpointStore
@@ -146,7 +151,7 @@ class Preflight:
             self.line("Checkpoint", f"OK ({path}: {state}; directory writable, lock free)")
         return checkpoint
 
-    def token(self, tokens: Any) -> bool:
+    def token(self, tokens: TokenProvider) -> bool:
         try:
             tokens.get_token()
         except ConnectorError as exc:
@@ -155,8 +160,9 @@ class Preflight:
         self.line("Token", "OK (JWT grant accepted)")
         return True
 
-    def first_page(self, settings: Settings, checkpoint: Any, client_factory: Any) -> None:
-        from .checkpoint import Checkpoint
+    def first_page(
+        self, settings: Settings, checkpoint: Checkpoint | None, client_factory: SourceFactory
+    ) -> None:
         from .engine import start_position
 
         start = start_position(checkpoint, settings.backfill, self.now)
@@ -224,7 +230,7 @@ class Preflight:
             raise PreflightFailed(self.problems)
 
 
-def _what_run_fetches(settings: Settings, checkpoint: Any, cursor: str) -> str:
+def _what_run_fetches(settings: Settings, checkpoint: Checkpoint | None, cursor: str) -> str:
     if checkpoint is not None and checkpoint.cursor is not None:
         return f"from the saved position (cursor of {checkpoint.updated_at or 'an earlier run'})"
     if settings.backfill == EARLIEST:
