@@ -3,8 +3,9 @@
 Used for the checkpoint and the token cache. The temp file is created exclusively with the final
 mode (0600: private from the first byte), written in full, fsynced, renamed over the target, and
 the directory is fsynced so the rename itself is durable. The new file keeps the owner and group
-of the one it replaces: root running `checkpoint reset` must not leave the service user a
-root-owned 0600 file it can no longer read.
+of the one it replaces (root writing a new file into another user's directory gives it that
+user): root running `checkpoint reset` must not leave the service user a root-owned 0600 file it
+can no longer read.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def replace_file(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     try:
         existing: os.stat_result | None = os.stat(path)
     except OSError:
-        existing = None
+        # A new file root writes into another user's directory (`checkpoint reset --to` before
+        # the service's first run) is that user's, like the files the service writes there.
+        existing = _directory_owner(path) if os.geteuid() == 0 else None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         os.unlink(tmp)  # a leftover of a crashed process that had our pid
@@ -69,6 +72,14 @@ def _keep_owner(fd: int, path: Path, existing: os.stat_result) -> None:
     except PermissionError:
         if new.st_uid != existing.st_uid:
             raise ForeignOwner(path, existing.st_uid) from None
+
+
+def _directory_owner(path: Path) -> os.stat_result | None:
+    try:
+        directory = os.stat(path.parent)
+    except OSError:
+        return None
+    return directory if directory.st_uid != 0 else None
 
 
 def fsync_directory(directory: Path) -> None:

@@ -47,6 +47,21 @@ def test_checkpoint_reset_as_root_keeps_the_service_users_owner(simulator, conne
     assert connector.saved()["cursor"]  # it did rewind
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root's reset of a service's file")
+def test_a_checkpoint_root_creates_in_a_service_users_directory_is_that_users(connector):
+    """`checkpoint reset --to` before the service's first run, as root: the new checkpoint (and
+    its lock) belonged to root, 0600, and the service could not read it."""
+    state = connector.checkpoint.parent
+    state.mkdir()
+    os.chown(state, 4242, 4343)
+    proc = connector.run("checkpoint", "reset", "--to", "1h")
+    assert proc.returncode == 0, proc.stderr.decode()
+    lock = connector.checkpoint.with_name(connector.checkpoint.name + ".lock")
+    for path in (connector.checkpoint, lock):
+        status = path.stat()
+        assert (status.st_uid, status.st_gid) == (4242, 4343), path
+
+
 @contextmanager
 def _unwritable(directory: Path) -> Iterator[None]:
     """A directory this user cannot write: mode 0555, or for root (who writes any directory)
