@@ -14,9 +14,10 @@ import docusign_input
 
 PACKAGE = Path(docusign_input.__file__).parent
 
-#: The pure modules (every module under formats/ is one too); `redact` is the process-wide
-#: registry of secrets the errors scrub their text with (no lock, no I/O).
-PURE = ["engine", "checkpoint", "timestamps", "codec", "errors", "retry", "redact"]
+#: The pure modules (every module under formats/ is one too): `health` judges a checkpoint
+#: value for `status`; `redact` is the process-wide registry of secrets the errors scrub their
+#: text with (no I/O).
+PURE = ["engine", "checkpoint", "health", "timestamps", "codec", "errors", "retry", "redact"]
 
 #: Standard-library and third-party modules that do I/O (files, sockets, processes, signals).
 IO_MODULES = {
