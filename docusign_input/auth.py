@@ -41,6 +41,7 @@ from .keyprint import token_fingerprint
 from .redact import register, scrub
 from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
+from .signals import bounded_timeout
 
 if TYPE_CHECKING:
     import requests
@@ -288,7 +289,7 @@ class TokenProvider:
                 url,
                 data={"grant_type": JWT_BEARER, "assertion": assertion},
                 headers={"Accept": "application/json"},
-                timeout=self.timeout_s,
+                timeout=bounded_timeout(*self.timeout_s),  # the stop deadline
             )
         except requests.Timeout:
             raise TemporaryError(f"DocuSign's auth server {host} timed out",

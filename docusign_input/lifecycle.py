@@ -153,14 +153,30 @@ def record_run_start(
     return checkpoint
 
 
-def record_run_end(store: CheckpointStore, checkpoint: Checkpoint, exit_code: int) -> None:
-    """Note how the run ended; a checkpoint that cannot be written is already the run's error."""
+def _nothing() -> None:
+    pass
+
+
+#: What the stop watchdog records as a run's end (see `signals.Stopper.at_deadline`).
+FORCED_STOP = (
+    "stopped at the stop deadline: the output's reader was not reading, or a request to "
+    "DocuSign was still waiting; nothing unconfirmed was checkpointed"
+)
+
+
+def record_run_end(
+    store: CheckpointStore, checkpoint: Checkpoint, exit_code: int, *, stopped: str | None = None
+) -> None:
+    """Note how the run ended; a checkpoint that cannot be written is already the run's error.
+    ``stopped``: why the stop watchdog ended it (the run could not record its end itself)."""
     from .timestamps import format_time
 
     run = dict(checkpoint.health.last_run or {})
     if not run:
         return
     run.update(ended_at=format_time(now_utc()), exit_code=exit_code)
+    if stopped:
+        run["stopped"] = stopped
     try:
         store.save(checkpoint.with_health(last_run=run))
     except CheckpointError:
@@ -340,8 +356,16 @@ class CheckpointRun:
         exit_code = EXIT_INTERNAL
         own_output = self.output is None
         output: Output | None = None
+        cancel_record: Callable[[], None] = _nothing
         try:
             checkpoint = record_run_start(store, checkpoint, self.follow, settings.poll_interval_s)
+            started = checkpoint
+
+            def record_forced_stop() -> None:
+                current = self.collector.current if self.collector else None
+                record_run_end(store, current or started, EXIT_OK, stopped=FORCED_STOP)
+
+            cancel_record = self.stopper.at_deadline(record_forced_stop)
             output = self.output or open_output(settings, warn=reporter.warning, follow=self.follow)
             session = self.session or new_session()
             tokens = build_tokens(settings, session, reporter, cache=settings.token_cache)
@@ -384,6 +408,7 @@ class CheckpointRun:
                 if own_output and output is not None:
                     output.close()
             finally:
+                cancel_record()
                 current = self.collector.current if self.collector else None
                 record_run_end(store, current or checkpoint, exit_code)
                 store.release_lock()

@@ -6,11 +6,15 @@ sets a flag; the C-level handler also writes the signal number to a wakeup pipe
 (`signal.set_wakeup_fd`), and a watcher thread reading that pipe does everything that takes a lock:
 it wakes the loop's waits and arms the watchdog.
 
-The watchdog ends the process `grace_s` after the stop request if the loop has not finished by
-then (a write blocked by a reader that stopped reading, a request in flight). That is safe at any
-instant: the checkpoint is only ever replaced by rename, and whatever was being written was not yet
-checkpointed, so the next run delivers it again. Its last words are written only if stderr can
-take them without blocking: a stderr nobody reads must not keep the process alive.
+One stop deadline: every wait (an output's write or acknowledgement, an HTTP call, the forward
+connect and handshake) gives up by `stop_deadline()`, `GIVE_UP_S` after the request. The watchdog
+ends the process `grace_s` after the stop request if the loop has not finished by then (a write
+to a pipe nobody reads, a request already in flight); it first lets each run record its end
+(`at_deadline`: "stopped at the deadline"), so `status` does not take the stop for a kill. That
+is safe at any instant: the checkpoint is only ever replaced by rename, and whatever was being
+written was not yet checkpointed, so the next run delivers it again. Its last words are written
+only if stderr can take them without blocking: a stderr nobody reads must not keep the process
+alive.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ __all__ = ["Stopped", "Stopper", "stop_deadline", "bounded_timeout", "GRACE_S", 
 
 #: Longest the watchdog lets its last line try to reach stderr before it exits regardless.
 LAST_WORDS_TIMEOUT_S = 0.2
+#: Longest the watchdog lets the runs record their end (in the checkpoint) before it exits.
+RECORD_TIMEOUT_S = 0.5
 #: From the stop request to the watchdog ending the process.
 GRACE_S = 4.0
 #: From the stop request to the stop deadline: every wait (an output's write or acknowledgement,
@@ -78,6 +84,22 @@ class Stopper:
         self._event = threading.Event()
         self._armed = False
         self._arm_lock = threading.Lock()
+        #: Run by the watchdog before it ends the process: each run records its end, so that
+        #: `status` does not take a stop for a kill.
+        self._at_deadline: list[Callable[[], None]] = []
+
+    def at_deadline(self, record: Callable[[], None]) -> Callable[[], None]:
+        """Have the watchdog call `record` before it ends the process (in its thread, within
+        `RECORD_TIMEOUT_S` for all of them); returns what cancels it (the run ended itself)."""
+        self._at_deadline.append(record)
+
+        def cancel() -> None:
+            try:
+                self._at_deadline.remove(record)
+            except ValueError:
+                pass
+
+        return cancel
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT, and be the process's stop deadline. Must run in the main
@@ -145,6 +167,11 @@ class Stopper:
                     self.request_stop(signal.Signals(signum).name)
 
     def _force_exit(self) -> None:
+        records = list(self._at_deadline)
+        if records:
+            recorder = threading.Thread(target=_run_all, args=(records,), daemon=True)
+            recorder.start()
+            recorder.join(RECORD_TIMEOUT_S)  # a hung disk must not keep the process alive
         line = ""
         if self.last_words is not None:
             try:
@@ -156,6 +183,14 @@ class Stopper:
             writer.start()
             writer.join(LAST_WORDS_TIMEOUT_S)
         os._exit(0)
+
+
+def _run_all(records: list[Callable[[], None]]) -> None:
+    for record in records:
+        try:
+            record()
+        except Exception:  # noqa: BLE001 - nothing may keep the process from ending
+            pass
 
 
 def write_if_writable(fd: int, line: str) -> None:

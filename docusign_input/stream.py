@@ -28,6 +28,7 @@ from .errors import (
 )
 from .redact import scrub
 from .retry import BURST_WINDOW_S, RateInfo, retry_after_s
+from .signals import bounded_timeout
 
 __all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
 
@@ -125,7 +126,7 @@ class StreamClient:
                 self.url,
                 params=params,
                 headers=headers,
-                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                timeout=bounded_timeout(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),  # the stop deadline
             )
             body = response.content
         except requests.exceptions.SSLError as exc:
