@@ -291,20 +291,22 @@ class Simulator:
 
     def _ingest_loop(self) -> None:
         owed, last = 0.0, time.monotonic()
+        previous_at = self._clock()
         while not self._stopping.wait(0.1):
-            now = time.monotonic()
+            now, at = time.monotonic(), self._clock()
             owed += (now - last) * self._rate_per_minute / 60.0
             last = now
-            if owed >= 1.0:
-                count = int(owed)
-                owed -= count
-                if count == 1:
-                    self.append_events(1)
-                    continue
+            count = int(owed)
+            owed -= count
+            if count == 1:
+                self.append_events(1)
+            elif count > 1:
                 # Several a tick (a busy organization): spread their ingestion instants over
-                # the tick, as a steady flow would have them, instead of one instant.
-                at, step = self._clock(), 60.0 / self._rate_per_minute
+                # the time since the previous tick, as a steady flow would have them; never
+                # before it, so nothing lands behind a cursor already served.
+                step = max(0.0, at - previous_at) / count
                 self._log.ingest([at - step * (count - 1 - i) for i in range(count)])
+            previous_at = at
 
     def play_scenario(self, name: str, start_s: float | None = None) -> List[str]:
         """Ingest attack scenario ``name`` (see ``scenarios.SCENARIOS``); returns its eventIds.
@@ -346,6 +348,11 @@ class Simulator:
     def event_ids(self) -> List[str]:
         """Every eventId ever ingested, in ingestion order (retention does not remove them here)."""
         return self._log.event_ids()
+
+    def ingestion_times(self) -> Dict[str, float]:
+        """Every eventId with its ingestion instant (unix seconds): where a delivery lag, from
+        ingestion to the connector's output, starts."""
+        return self._log.ingestion_times()
 
     def retained_event_ids(self) -> List[str]:
         """The eventIds the stream can still serve (inside the retention window)."""

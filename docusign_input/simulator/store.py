@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from .events import EventFactory
 
@@ -125,6 +125,14 @@ class EventLog:
     def event_ids(self) -> List[str]:
         with self._lock:
             return list(self._ids)
+
+    def ingestion_times(self) -> Dict[str, float]:
+        """Each eventId's ingestion instant in unix seconds (for delivery-lag measurements)."""
+        with self._lock:
+            return {
+                event_id: (tick - TICKS_AT_UNIX_EPOCH) / _TICKS_PER_S
+                for event_id, tick in zip(self._ids, self._ticks)
+            }
 
     def retained_event_ids(self) -> List[str]:
         with self._lock:
