@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import gzip
-import os
+import secrets
 import struct
 import time
 from dataclasses import dataclass
@@ -196,6 +196,6 @@ def encode_frames(
 
 
 def _new_chunk_id() -> str:
-    return base64.b64encode(os.urandom(16)).decode("ascii")
+    return base64.b64encode(secrets.token_bytes(16)).decode("ascii")
 
 

@@ -16,8 +16,9 @@ PACKAGE = Path(docusign_input.__file__).parent
 
 #: The pure modules (every module under formats/ is one too): `health` judges a checkpoint
 #: value for `status`; `redact` is the process-wide registry of secrets the errors scrub their
-#: text with (no I/O).
-PURE = ["engine", "checkpoint", "health", "timestamps", "codec", "errors", "retry", "redact"]
+#: text with (no I/O); `forward_frames` is the forward output's framing (no sockets).
+PURE = ["engine", "checkpoint", "health", "timestamps", "codec", "errors", "retry", "redact",
+        "forward_frames"]
 
 #: Standard-library and third-party modules that do I/O (files, sockets, processes, signals).
 IO_MODULES = {
