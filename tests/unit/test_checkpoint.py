@@ -190,3 +190,26 @@ def test_a_checkpoint_of_a_newer_format_version_says_so(tmp_path):
         CheckpointStore(path).load()
     assert "newer docusign-input" in info.value.line()
     assert "reset" not in info.value.line()  # the advice must not cost the cursor
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file another owner")
+def test_a_user_who_cannot_give_the_checkpoint_back_to_its_owner_is_refused(tmp_path, monkeypatch):
+    """Replacing another user's checkpoint would take it away from them: one line naming the
+    owner to run as (exit 74), the file untouched. Non-root is simulated: fchown is refused."""
+    from docusign_input import durable
+
+    store = CheckpointStore(tmp_path / "cp.json")
+    store.save(sample())
+    os.chown(store.path, 4242, 4343)
+    before = store.path.read_bytes()
+
+    def refused(fd: int, uid: int, gid: int) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(durable.os, "fchown", refused)
+    with pytest.raises(CheckpointError) as info:
+        store.save(sample().with_position(cursor="aa_9"))
+    line = info.value.line()
+    assert "belongs to user" in line and "sudo -u" in line and info.value.exit_code == 74
+    assert store.path.read_bytes() == before and store.path.stat().st_uid == 4242
+    assert not list(tmp_path.glob(".cp.json.*.tmp"))
