@@ -18,6 +18,7 @@ Pure: no I/O; one process-wide registry because a secret may come into being in 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 __all__ = ["MASK", "KEY_HIDDEN", "Redactor", "REDACTOR", "register", "scrub", "looks_like_secret",
            "looks_like_key_material"]
@@ -47,7 +48,13 @@ class Redactor:
     def __init__(self) -> None:
         #: Replaced whole, never mutated: a reader in another thread sees an old or a new
         #: registry, never half of one (no lock: this module stays pure, see test_architecture).
-        self._state: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+        #: The values, and an index from each value's first MIN_SECRET_CHARS characters to the
+        #: values starting so, longest first. One regex alternation of every value was recompiled
+        #: on each registration and tried every value at every position of a text: with many
+        #: organizations (thousands of key lines, tokens and assertions) start-up and each log
+        #: line took seconds. The index makes a scrub one lookup per character, whatever the
+        #: number of values.
+        self._state: tuple[frozenset[str], dict[str, tuple[str, ...]]] = (frozenset(), {})
 
     def register(self, *values: str) -> None:
         """Mask these values from now on. A multi-line value (a PEM key) registers each of its
@@ -66,15 +73,48 @@ class Redactor:
         known = self._state[0]
         if found <= known:
             return
-        known = known | found
+        index = {prefix: list(values) for prefix, values in self._state[1].items()}
+        for value in found - known:
+            index.setdefault(value[:MIN_SECRET_CHARS], []).append(value)
         # Longest first: a secret that contains another is masked whole.
-        alternatives = sorted(known, key=len, reverse=True)
-        self._state = (known, re.compile("|".join(re.escape(v) for v in alternatives)))
+        self._state = (known | found, {
+            prefix: tuple(sorted(values, key=len, reverse=True))
+            for prefix, values in index.items()
+        })
 
     def forget(self) -> None:
         """Forget every registered value (tests: each starts with the registry of a new
         process)."""
-        self._state = (frozenset(), None)
+        self._state = (frozenset(), {})
+
+    def _masked(self, text: str, keep: Callable[[int], bool]) -> str:
+        """`text` with each registered value masked, leftmost first, the longest where several
+        start at the same place; ``keep(start)`` spares one."""
+        index = self._state[1]
+        if not index:
+            return text
+        width = MIN_SECRET_CHARS
+        parts: list[str] = []
+        done = at = 0
+        end = len(text) - width
+        while at <= end:
+            candidates = index.get(text[at:at + width])
+            if candidates is not None:
+                for value in candidates:
+                    if text.startswith(value, at):
+                        if not keep(at):
+                            parts += (text[done:at], MASK)
+                            done = at + len(value)
+                        at += len(value)
+                        break
+                else:
+                    at += 1
+                continue
+            at += 1
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
 
     def scrub(self, text: str, *, consent_url: bool = True) -> str:
         """`text` with every secret masked. ``consent_url=False`` also masks the integration
@@ -89,17 +129,10 @@ class Redactor:
             text = _SECRET_OPTION.sub(lambda m: m.group(1) + MASK, text)
             if not consent_url:
                 text = _CONSENT_CLIENT_ID.sub(lambda m: m.group(1) + MASK, text)
-        pattern = self._state[1]
-        if pattern is None:
-            return text
         if not consent_url:
-            return pattern.sub(MASK, text)
+            return self._masked(text, lambda start: False)
         # Keep the integration key only where it is a consent URL's client_id.
-        def mask(match: re.Match[str]) -> str:
-            consent = text[max(0, match.start() - 10):match.start()] == "client_id="
-            return match.group(0) if consent else MASK
-
-        return pattern.sub(mask, text)
+        return self._masked(text, lambda start: text[max(0, start - 10):start] == "client_id=")
 
 
 #: The process's registry: `register` and `scrub` below use it.

@@ -35,3 +35,19 @@ def test_the_loaded_keys_body_lines_are_blanked_even_without_armour() -> None:
     redactor.register(PEM)
     reporter.warning(f"odd value {BODY[1]} seen")
     assert BODY[1] not in stream.getvalue() and "********" in stream.getvalue()
+
+
+def test_thousands_of_registered_secrets_are_each_masked_leftmost_and_longest_first():
+    """Many organizations register thousands of values (key lines, tokens, assertions); each is
+    still masked, the longest where several start at one place, and nothing else is touched."""
+    from docusign_input.redact import MASK, Redactor
+
+    redactor = Redactor()
+    values = [f"secret-{n:05d}-" + "x" * (n % 40) for n in range(5000)]
+    redactor.register(*values)
+    redactor.register("secret-00001-x-and-more")
+    text = f"a {values[0]} b {values[4999]} c secret-00001-x-and-more d secret-99999 e"
+    assert redactor.scrub(text) == f"a {MASK} b {MASK} c {MASK} d secret-99999 e"
+    consent = f"https://x/oauth/auth?client_id={values[7]}&x=1 and {values[7]}"
+    assert redactor.scrub(consent) == f"https://x/oauth/auth?client_id={values[7]}&x=1 and {MASK}"
+    assert redactor.scrub(consent, consent_url=False).count(MASK) == 2
