@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,44 @@ def loki_pipeline() -> ProcessingPipeline:
         SetCustomAttributeTransformation("loki_parser", "json"),
         FieldMappingTransformation(mapping),
     )
+
+
+class SlidingSplunkBackend(SplunkBackend):
+    """Counts over a window that slides with each event (``streamstats time_window``), which is
+    what a Sigma ``timespan`` means, instead of the backend's fixed buckets (``bin _time``): ten
+    failed logins across a bucket edge, six before it and six after, are still ten in ten
+    minutes."""
+
+    event_count_aggregation_expression = {
+        "stats": "| sort 0 _time\n"
+        "| streamstats time_window={timespan} count as event_count by{groupby}",
+    }
+    value_count_aggregation_expression = {
+        "stats": "| sort 0 _time\n"
+        "| streamstats time_window={timespan} dc({field}) as value_count by{groupby}",
+    }
+
+
+_ESQL_BUCKET = re.compile(r"\| eval timebucket=date_trunc\((\d+)minutes, @timestamp\) ")
+
+
+def esql_hopping(query: str) -> str:
+    """ES|QL cannot slide a window, so each event counts in two buckets of the rule's span that
+    start half a span apart (``mv_append`` of two ``date_trunc``, then ``mv_expand``): a burst no
+    longer than half the span lies whole in one of them, wherever the bucket edges fall."""
+    match = _ESQL_BUCKET.search(query)
+    if match is None:
+        return query
+    span = int(match[1])
+    if span % 2:
+        raise SystemExit(f"build: an odd ES|QL bucket span ({span} minutes) cannot be halved")
+    half = f"{span // 2}minutes"
+    hopping = (
+        f"| eval timebucket=mv_append(date_trunc({span}minutes, @timestamp), "
+        f"date_trunc({span}minutes, @timestamp + {half}) - {half}) "
+        "| mv_expand timebucket "
+    )
+    return query[: match.start()] + hopping + query[match.end() :]
 
 
 @dataclass(frozen=True)
@@ -286,7 +325,7 @@ def _loki_alert_expr(query: str) -> str:
 
 SIEMS: Dict[str, Siem] = {
     "splunk": Siem(
-        "splunk", lambda: SplunkBackend(splunk_pipeline()), ".spl",
+        "splunk", lambda: SlidingSplunkBackend(splunk_pipeline()), ".spl",
         SPLUNK_APP / "default" / "savedsearches.conf", _splunk_bundle,
     ),
     "elasticsearch": Siem(
@@ -315,7 +354,8 @@ def _convert(siem: Siem, path: Path) -> Tuple[str, bool]:
             f"build: {siem.name} cannot express {path.name} ({exc}); write the query by hand in "
             f"{manual.relative_to(HERE.parent)}/{path.stem}{siem.suffix}"
         ) from None
-    return str(queries[-1]).strip() + "\n", False
+    query = str(queries[-1]).strip()
+    return (esql_hopping(query) if siem.name == "elasticsearch" else query) + "\n", False
 
 
 def _strip_comments(text: str) -> str:

@@ -5,16 +5,20 @@ reaching the SIEM up to 15 minutes after its own time: DocuSign ingests up to 5 
 the connector's poll and the shipper's batch) is replayed through the schedule each SIEM gets
 from the files we ship: Splunk's `savedsearches.conf` in the app (cron, dispatch window,
 throttling) and Elastic's `detection-rules.ndjson` (interval, `from`, alert suppression). At
-every run a rule sees the events that have arrived whose own time is inside its look-back; its
-query is the rule's pySigma SQLite conversion (the Sigma proof's machinery); each result row is
-an alert unless throttled (Splunk: `alert.suppress.fields` for `alert.suppress.period`) or
-suppressed (Elastic: `alert_suppression.group_by` for its duration; a non-aggregating ES|QL rule
-also never alerts twice on one document). Counted: exactly one alert per finding, none on a
-quiet day; the silent-collector rule fires once for a long outage and not for three quiet hours.
+every run a rule sees the events that have arrived whose own time is inside its look-back. Its
+query: for the four counting rules, the counting the shipped SPL or ES|QL text does (its window,
+sliding with `streamstats time_window` or in `date_trunc` buckets, hopping when it appends a
+second bucket; its count or distinct count, group-by and threshold) over the events its Sigma
+base rule selects; for the others, the rule's pySigma SQLite conversion (the Sigma proof's
+machinery). Each result row is an alert unless throttled (Splunk: `alert.suppress.fields` for
+`alert.suppress.period`) or suppressed (Elastic: `alert_suppression.group_by` for its duration;
+a non-aggregating ES|QL rule also never alerts twice on one document). Counted: exactly one
+alert per finding, none on a quiet day; the silent-collector rule fires once for a long outage
+and not for three quiet hours. The scenarios start at odd minutes, so bursts cross bucket edges.
 
-Read, not measured: the schedulers themselves (no Splunk or Kibana runs here); the queries are
-the Sigma rules' SQLite form (sliding windows), not the SPL or ES|QL text (fixed 10-minute
-buckets). Changing a shipped setting changes what this replays.
+Read, not measured: the schedulers themselves (no Splunk or Kibana runs here; their behaviour is
+modelled from their documentation), and the single-event and sequence queries, which run in their
+Sigma form. Changing a shipped setting or a counting query changes what this replays.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import json
 import random
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 import yaml
 
 pytest.importorskip("sigma.backends.sqlite", reason="pip install -e '.[detections]'")
 
+from sigma.backends.sqlite import sqliteBackend  # noqa: E402
+from sigma.collection import SigmaCollection  # noqa: E402
 from sigma_sqlite import EXPECTED, REPO, RULES, Events, flatten, queries  # noqa: E402
 
 from detections import build  # noqa: E402
@@ -47,10 +53,99 @@ MINUTE = 60.0
 
 
 @dataclass(frozen=True)
+class Counting:
+    """What a counting rule's shipped query counts: events (or distinct values of a field) per
+    group over a window that slides with each event or falls in buckets (hopping ones start
+    ``hop_s`` apart as well)."""
+
+    window_s: float
+    sliding: bool
+    hop_s: Optional[float]
+    distinct: Optional[str]  # raw field counted distinct; None: events
+    group: Tuple[str, ...]  # raw fields
+    threshold: int
+
+    def sql(self, base: str) -> str:
+        """The counting over ``base`` (a SELECT over `logs`, whose `_t` is the event time)."""
+        measure = f'count(DISTINCT b."{self.distinct}")' if self.distinct else "count(*)"
+        groups = ", ".join(f'"{g}"' for g in self.group)
+        if self.sliding:
+            same = " AND ".join(f'b."{g}" = a."{g}"' for g in self.group)
+            return (
+                f"WITH base AS ({base}) SELECT DISTINCT {groups} FROM base a WHERE "
+                f"(SELECT {measure} FROM base b WHERE {same} "
+                f"AND b._t BETWEEN a._t - {self.window_s} AND a._t) >= {self.threshold}"
+            )
+        w = self.window_s
+        buckets = f"SELECT *, CAST(_t / {w} AS INT) * {w} AS bucket FROM base"
+        if self.hop_s:
+            h = self.hop_s
+            buckets += f" UNION ALL SELECT *, CAST((_t + {h}) / {w} AS INT) * {w} - {h} FROM base"
+        return (
+            f"WITH base AS ({base}), b AS ({buckets}) SELECT bucket, {groups} FROM b "
+            f"GROUP BY bucket, {groups} HAVING {measure} >= {self.threshold}"
+        )
+
+
+def base_sql(rule: str) -> str:
+    """The events a counting rule counts: its Sigma base rule (the file's first document) as
+    pySigma's SQLite query."""
+    first = next(yaml.safe_load_all((REPO / "detections/sigma" / f"{rule}.yml").read_text()))
+    return sqliteBackend().convert(SigmaCollection.from_yaml(yaml.safe_dump(first)))[0]
+
+
+def splunk_counting(spl: str) -> Optional[Counting]:
+    """The counting of a shipped SPL query (`streamstats time_window` or `bin` + `stats`)."""
+    sliding = re.search(
+        r"streamstats time_window=(\d+)m (count|dc\(([\w.]+)\)) as \w+ by ([\w. ]+)", spl
+    )
+    bucketed = re.search(
+        r"bin _time span=(\d+)m\s*\| stats (count|dc\(([\w.]+)\)) as \w+ by _time ([\w. ]+)", spl
+    )
+    found = sliding or bucketed
+    if not found:
+        return None
+    threshold = re.search(r"\| search \w+ >= (\d+)", spl)
+    assert threshold, spl
+    return Counting(
+        window_s=int(found[1]) * MINUTE,
+        sliding=bool(sliding),
+        hop_s=None,
+        distinct=found[3],
+        group=tuple(found[4].split()),
+        threshold=int(threshold[1]),
+    )
+
+
+def esql_counting(esql: str, raw_of: Dict[str, str]) -> Optional[Counting]:
+    """The counting of a shipped ES|QL query (`date_trunc` buckets, hopping with `mv_append`)."""
+    bucket = re.search(r"date_trunc\((\d+)minutes, @timestamp\)", esql)
+    if not bucket:
+        return None
+    hop = re.search(r"mv_append\(.*date_trunc\(\d+minutes, @timestamp \+ (\d+)minutes\)", esql)
+    stats = re.search(
+        r"stats \w+=(count\(\)|count_distinct\(([\w.]+)\)) by timebucket((?:, [\w.]+)+)", esql
+    )
+    threshold = re.search(r"\| where \w+ >= (\d+)", esql)
+    assert stats and threshold, esql
+    return Counting(
+        window_s=int(bucket[1]) * MINUTE,
+        sliding=False,
+        hop_s=int(hop[1]) * MINUTE if hop else None,
+        distinct=raw_of[stats[2]] if stats[2] else None,
+        group=tuple(raw_of[f] for f in stats[3].strip(", ").split(", ")),
+        threshold=int(threshold[1]),
+    )
+
+
+@dataclass(frozen=True)
 class Schedule:
     """How one SIEM runs one rule, as read from the shipped file."""
 
     rule: str
+    query: str  # what runs over `logs` at each run (SILENT: the absence check)
+    counting: Optional[Counting]  # for the counting rules, what their shipped query counts
+    aggregating: bool  # rows are groups, holding the group-by fields only
     interval_s: float
     look_back_s: float
     snap_to_minute: bool  # Splunk's `-30m@m`
@@ -67,6 +162,11 @@ def _rule_ids() -> Dict[str, str]:
     ids = {list(yaml.safe_load_all(p.read_text()))[-1]["id"]: p.stem for p in RULES}
     manual = yaml.safe_load((REPO / "detections/manual/docusign_silent_collector.yml").read_text())
     return {**ids, manual["id"]: SILENT}
+
+
+def _meta(rule: str) -> Dict[str, Any]:
+    path = REPO / "detections/sigma" / f"{rule}.yml"
+    return list(yaml.safe_load_all(path.read_text()))[-1] if path.exists() else {}
 
 
 def _minutes(text: str) -> float:
@@ -100,8 +200,12 @@ def splunk_conf(text: str) -> Dict[str, Dict[str, str]]:
     return stanzas
 
 
+def _single(rule: str, sigma: Dict[str, str]) -> str:
+    return SILENT if rule == SILENT else sigma[rule]
+
+
 def splunk_schedules(text: str) -> Dict[str, Schedule]:
-    ids, out = _rule_ids(), {}
+    ids, out, sigma = _rule_ids(), {}, queries()
     for name, conf in splunk_conf(text).items():
         rule = ids[conf["sigma_id"]]
         assert conf["enableSched"] == "1" and conf["dispatch.latest_time"] == "now", name
@@ -112,8 +216,12 @@ def splunk_schedules(text: str) -> Dict[str, Schedule]:
         fields = conf.get("alert.suppress.fields", "")
         if throttled and fields:  # per-result throttling needs one alert per result
             assert conf.get("alert.digest_mode") == "0", name
+        counting = splunk_counting(conf["search"])
         out[rule] = Schedule(
             rule=rule,
+            query=counting.sql(base_sql(rule)) if counting else _single(rule, sigma),
+            counting=counting,
+            aggregating=bool(counting) or "correlation" in _meta(rule),
             interval_s=_cron_interval(conf["cron_schedule"]),
             look_back_s=_minutes((inline or earliest)[1]),
             snap_to_minute=bool(earliest[2]) and not inline,
@@ -125,7 +233,7 @@ def splunk_schedules(text: str) -> Dict[str, Schedule]:
 
 
 def elastic_schedules(text: str, raw_fields: Sequence[str]) -> Dict[str, Schedule]:
-    ids, out = _rule_ids(), {}
+    ids, out, sigma = _rule_ids(), {}, queries()
     raw_of = {ecs_field(raw): raw for raw in raw_fields}
     for line in text.splitlines():
         rule_json = json.loads(line)
@@ -145,8 +253,12 @@ def elastic_schedules(text: str, raw_fields: Sequence[str]) -> Dict[str, Schedul
         own = re.search(r"now\(\) - (\d+) hours", query)  # the query's own filter, inside `from`
         if own:
             look_back = min(look_back, int(own[1]) * 3600)
+        counting = esql_counting(query, raw_of) if rule_json["type"] == "esql" else None
         out[rule] = Schedule(
             rule=rule,
+            query=counting.sql(base_sql(rule)) if counting else _single(rule, sigma),
+            counting=counting,
+            aggregating=aggregating and rule != SILENT,
             interval_s=_minutes(rule_json["interval"]),
             look_back_s=look_back,
             snap_to_minute=False,
@@ -185,9 +297,10 @@ def make_day(*, scenarios: bool, gaps: Sequence[Tuple[float, float]] = ()) -> Da
     events = [json.loads(raw) for raw in sim.events()]
     findings = []
     if scenarios:
-        for round_, first_hour in enumerate((1.0, 12.0)):
+        # odd minutes: the password spray of the first round crosses a 10-minute edge 8 + 7
+        for round_, first_s in enumerate((3600 + 7 * MINUTE + 13, 12 * 3600 + 3 * MINUTE + 29)):
             for k, name in enumerate(sorted(EXPECTED)):
-                start = DAY_START + first_hour * 3600 + k * 40 * MINUTE
+                start = DAY_START + first_s + k * 40 * MINUTE
                 played = scenario_events(
                     name, seed=11 + round_, start_s=start, account_id=sim.account_id,
                     organization_id=sim.organization_id, user_ids=sim.event_user_ids,
@@ -218,7 +331,6 @@ class Replay:
         self.table.db.execute("CREATE TABLE day AS SELECT * FROM logs")
         self.table.insert(rows, table="day")
         self.table.db.execute("CREATE INDEX by_time ON day (_t)")
-        self.queries = queries()
         self._cache: Dict[Tuple[str, float, float], List[Dict[str, Any]]] = {}
         self._window: Tuple[float, float] | None = None
 
@@ -234,16 +346,16 @@ class Replay:
         )
         self._window = (start, end)
 
-    def results(self, rule: str, start: float, end: float) -> List[Dict[str, Any]]:
-        """The rule's result rows at run time ``end`` over event times from ``start``."""
-        key = (rule, start, end)
+    def results(self, query: str, start: float, end: float) -> List[Dict[str, Any]]:
+        """The query's result rows at run time ``end`` over event times from ``start``."""
+        key = (query, start, end)
         if key not in self._cache:
             self._load(start, end)
-            if rule == SILENT:
+            if query == SILENT:
                 count = self.table.db.execute("SELECT count(*) FROM logs").fetchone()[0]
                 self._cache[key] = [{"events": 0}] if count == 0 else []
             else:
-                self._cache[key] = self.table.rows(self.queries[rule])
+                self._cache[key] = self.table.rows(query)
         return self._cache[key]
 
     def alerts(self, schedule: Schedule) -> List[float]:
@@ -256,14 +368,14 @@ class Replay:
             start = run - schedule.look_back_s
             if schedule.snap_to_minute:
                 start = start // MINUTE * MINUTE
-            for row in self.results(schedule.rule, start, run):
+            for row in self.results(schedule.query, start, run):
                 if schedule.dedupe_documents:
                     if row["eventId"] in alerted_documents:
                         continue
                     alerted_documents.add(row["eventId"])
                 group = json.loads(row["group_keys"]) if "group_keys" in row else row
-                if "group_keys" in row:  # an aggregation's rows hold its group-by fields only
-                    assert set(schedule.suppress_fields) <= set(group), (schedule, group)
+                if schedule.aggregating:  # its rows hold the group-by fields only
+                    assert set(schedule.suppress_fields) <= set(group), (schedule.rule, group)
                 key = tuple(str(group.get(f, "")).lower() for f in schedule.suppress_fields)
                 if key in last and run - last[key] < schedule.suppress_s:
                     continue
@@ -358,3 +470,17 @@ def test_the_replay_catches_a_setting_that_would_break_the_promise(siem, scenari
     assert any(max(n) > 1 for n in per_finding(scenario_day, unthrottled).values())
     tight = {r: replace(s, look_back_s=s.interval_s) for r, s in schedules.items() if r != SILENT}
     assert per_finding(scenario_day, tight) != {r: [1, 1] for r in tight}
+
+
+@pytest.mark.parametrize("siem", SIEMS)
+def test_fixed_buckets_would_miss_the_spray_a_bucket_edge_splits(siem, scenario_day):
+    """pySigma's own SPL and ES|QL count in fixed 10-minute buckets: the first round's password
+    spray (15 users in 5 minutes, 8 before an edge and 7 after) is missed; the shipped sliding
+    (Splunk) and hopping (Elastic) windows catch it."""
+    spray = "docusign_password_spray_one_ip"
+    schedule = _schedules(siem, scenario_day)[spray]
+    assert schedule.counting is not None
+    fixed = replace(schedule.counting, sliding=False, hop_s=None)
+    bucketed = replace(schedule, query=fixed.sql(base_sql(spray)))
+    assert per_finding(scenario_day, {spray: bucketed})[spray] == [0, 1]
+    assert per_finding(scenario_day, {spray: schedule})[spray] == [1, 1]
