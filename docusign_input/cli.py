@@ -50,6 +50,10 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # argparse: NoReturn
+        from .redact import hide_secret_looking
+
+        # argparse quotes the offending value: a GUID or key pasted as an argument stays unshown.
+        message = hide_secret_looking(message)
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
@@ -430,7 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter.threshold <= 10:
             import traceback
 
-            traceback.print_exc()
+            from .redact import scrub
+
+            # Through the redactor like every other text: a frame's values may hold a secret.
+            sys.stderr.write(scrub(traceback.format_exc()))
         reporter.error(
             f"internal error ({type(exc).__name__}); the checkpoint is unchanged. This is a bug: "
             "please report it with the output of the same command run with --log-level debug",

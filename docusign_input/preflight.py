@@ -95,15 +95,15 @@ class Preflight:
         except SettingsProblems as exc:
             for problem in exc.problems:
                 self.problems.append(problem)
-                self.out.write(f"  PROBLEM: {problem.line()}\n")
+                self.out.write(scrub(f"  PROBLEM: {problem.line()}\n", consent_url=False))
             self.out.flush()
             return None
         for name, value in settings.describe("check"):
-            self.out.write(f"  {name:<22} {value}\n")
+            self.out.write(scrub(f"  {name:<22} {value}\n", consent_url=False))
         warnings = (*settings.warnings, settings.backfill_warning)
         for warning in warnings:
             if warning:
-                self.out.write(f"  warning: {warning}\n")
+                self.out.write(scrub(f"  warning: {warning}\n", consent_url=False))
         self.out.flush()
         return settings
 

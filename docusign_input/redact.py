@@ -21,7 +21,7 @@ import re
 from typing import Callable
 
 __all__ = ["MASK", "KEY_HIDDEN", "Redactor", "REDACTOR", "register", "scrub", "looks_like_secret",
-           "looks_like_key_material"]
+           "looks_like_key_material", "hide_secret_looking"]
 
 MASK = "********"
 KEY_HIDDEN = "[key material hidden]"
@@ -161,4 +161,19 @@ def looks_like_secret(text: str) -> bool:
     stripped = text.strip()
     return looks_like_key_material(stripped) or bool(
         _GUID.match(stripped) or _JWT.search(stripped)
+    )
+
+
+#: A value a message quotes: 'text' (argparse's and our !r quoting).
+_QUOTED = re.compile(r"'([^'\n]*)'")
+
+
+def hide_secret_looking(text: str) -> str:
+    """`text` with every quoted value that looks like a secret (`looks_like_secret`) replaced by
+    a note: for messages about values of unknown meaning (a usage error), where nothing was
+    registered yet and a GUID is most likely the integration key pasted in the wrong place."""
+    return _QUOTED.sub(
+        lambda m: "(a value that looks like a key or an ID, not shown)"
+        if looks_like_secret(m.group(1)) else m.group(0),
+        text,
     )

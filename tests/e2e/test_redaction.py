@@ -80,12 +80,17 @@ def test_a_secret_holding_quotes_and_backslashes_is_masked_in_json_logs() -> Non
     assert "cr" not in record["message"].split("said", 1)[1]
 
 
-def test_a_stray_positional_guid_is_not_echoed_in_the_usage_error(connector):
-    guid = "c0ffee00-1234-4abc-8def-00000000beef"
-    proc = connector.run("run", guid)
+GUID = "c0ffee00-1234-4abc-8def-00000000beef"
+
+
+@pytest.mark.parametrize("args", [
+    ["run", GUID], [GUID], ["checkpoint", GUID], ["status", "--max-lag", GUID],
+], ids=["after the command", "as the command", "as the action", "as an option's value"])
+def test_a_stray_guid_is_not_echoed_in_the_usage_error(connector, args):
+    proc = connector.run(*args)
     err = proc.stderr.decode()
-    assert proc.returncode == 2
-    assert guid not in err and "unexpected argument" in err
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1
+    assert GUID not in err and "not shown" in err
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
