@@ -13,6 +13,7 @@ import pytest
 
 from docusign_input.redact import Redactor
 from docusign_input.report import Reporter
+from docusign_input.settings import pem_line
 
 
 class _EchoesTheToken(BaseHTTPRequestHandler):
@@ -102,3 +103,24 @@ def test_a_key_path_in_the_key_variable_is_one_whole_line_with_its_fix(connector
     line = json.loads(lines[0])["message"] if fmt == "json" else lines[0]
     assert "no BEGIN RSA PRIVATE KEY" in line and "DOCUSIGN_PRIVATE_KEY_FILE" in line
     assert "hidden" not in line
+
+
+_BODY = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt\n"
+
+
+@pytest.mark.parametrize("text", [
+    "/etc/docusign/private.pem",
+    pem_line("BEGIN", "RSA PRIVATE KEY") + "\n" + _BODY,
+    pem_line("BEGIN", "PUBLIC KEY") + "\n" + _BODY + pem_line("END", "PUBLIC KEY"),
+    pem_line("BEGIN", "EC PRIVATE KEY") + "\n" + _BODY,
+], ids=["a path", "cut short", "a public key", "an EC key"])
+def test_key_messages_hold_nothing_the_redactor_takes_for_a_secret(text):
+    """A message the redactor rewrites is a message cut short: PEM armour in the text of the
+    'no BEGIN line' error blanked the rest of the line, fix included."""
+    from docusign_input.errors import ConfigError
+    from docusign_input.settings import _check_pem
+
+    with pytest.raises(ConfigError) as caught:
+        _check_pem(text, "DOCUSIGN_PRIVATE_KEY")
+    raw = f"{caught.value.cause}. {caught.value.fix}"
+    assert Redactor().scrub(raw) == raw
