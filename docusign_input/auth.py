@@ -543,7 +543,7 @@ def fetch_organization_id(
         response = session.get(
             auth_url + "/oauth/userinfo",
             headers={"Authorization": "Bearer " + token, "Accept": "application/json"},
-            timeout=timeout_s,
+            timeout=bounded_timeout(*timeout_s),  # the stop deadline
         )
     except requests.RequestException as exc:
         raise TemporaryError(
