@@ -210,9 +210,9 @@ _REQUESTS_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 def new_session() -> requests.Session:
     """A session for DocuSign. requests re-reads the proxy and CA-bundle variables from the
     whole environment (and ~/.netrc) on every request while ``trust_env`` is on: a third of an
-    idle poll's CPU (bench/results.md). When the environment names no proxy and no CA bundle,
-    there is nothing to re-read, so it is switched off once here; with a proxy or bundle
-    variable set requests keeps honouring it (and NO_PROXY) per request, as before."""
+    idle poll's CPU (bench/results.md). Without a proxy variable it is read once here (the CA
+    bundle of REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE kept as the session's); with one, requests
+    keeps honouring the proxies and NO_PROXY per request, as before."""
     import urllib.request
 
     import requests
@@ -221,11 +221,13 @@ def new_session() -> requests.Session:
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
-    environ = os.environ
-    if not urllib.request.getproxies_environment() and not any(
-        environ.get(name) for name in _REQUESTS_CA_VARIABLES
-    ):
+    if not urllib.request.getproxies_environment():
+        # requests would take the bundle from these on each request, in this order
+        bundle = next((os.environ[name] for name in _REQUESTS_CA_VARIABLES
+                       if os.environ.get(name)), None)
         session.trust_env = False
+        if bundle:
+            session.verify = bundle
     return session
 
 

@@ -31,18 +31,25 @@ def test_without_proxy_or_bundle_variables_the_environment_is_not_reread(clean):
     assert calls == [] and settings["proxies"] == {}
 
 
-@pytest.mark.parametrize("name,value", [
-    ("HTTPS_PROXY", "http://proxy.example:3128"),
-    ("https_proxy", "http://proxy.example:3128"),
-    ("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"),
-])
-def test_a_proxy_or_bundle_variable_keeps_requests_reading_it(clean, name, value):
-    clean.setenv(name, value)
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_variable_is_read_once_and_kept(clean, name):
+    clean.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
     session = new_session()
-    assert session.trust_env is True
+    assert session.trust_env is False
     settings = session.merge_environment_settings("https://account.docusign.com/oauth/token",
                                                   {}, None, None, None)
-    if "PROXY" in name.upper():
-        assert settings["proxies"]["https"] == value
-    else:
-        assert settings["verify"] == value
+    assert settings["verify"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy"])
+def test_a_proxy_variable_keeps_requests_reading_it_with_no_proxy(clean, name):
+    clean.setenv(name, "http://proxy.example:3128")
+    clean.setenv("NO_PROXY", "lens.docusign.net")
+    session = new_session()
+    assert session.trust_env is True
+    proxied = session.merge_environment_settings("https://account.docusign.com/oauth/token",
+                                                 {}, None, None, None)
+    assert proxied["proxies"]["https"] == "http://proxy.example:3128"
+    direct = session.merge_environment_settings("https://lens.docusign.net/x", {}, None, None,
+                                                None)
+    assert "https" not in direct["proxies"]
