@@ -316,8 +316,11 @@ class FleetRun:
             pass
         except LockHeld as exc:
             member.held_by = exc.cause
+            self._reporter_of(member).warning(f"skipped: {exc.cause}")
         except ConnectorError as exc:
+            # Said now, under the organization's name (with --follow the others carry on).
             member.error = exc
+            self._reporter_of(member).error(exc.line(), exit_code=exc.exit_code)
             if isinstance(exc, OutputError):
                 # The one output is gone: every organization stops (nothing undelivered is
                 # checkpointed); the process exits 74.
@@ -325,23 +328,18 @@ class FleetRun:
                 self.stopper.request_stop("the output failed")
         except Exception as exc:  # noqa: BLE001 - a bug in one organization ends only it
             member.crashed = type(exc).__name__
+            self._reporter_of(member).error(
+                f"internal error ({member.crashed}); its checkpoint is unchanged. This is a "
+                "bug: please report it with the output of the same command run with "
+                "--log-level debug", exit_code=EXIT_INTERNAL)
+
+    def _reporter_of(self, member: _Member) -> Reporter:
+        return OrganizationReporter(self.reporter, member.organization.name)
 
     def _conclude(self) -> int:
-        codes = []
+        codes = [member.error.exit_code for member in self.members if member.error is not None]
+        codes += [EXIT_INTERNAL for member in self.members if member.crashed is not None]
         held = [m for m in self.members if m.held_by]
-        for member in self.members:
-            reporter = OrganizationReporter(self.reporter, member.organization.name)
-            if member.error is not None:
-                codes.append(member.error.exit_code)
-                reporter.error(member.error.line(), exit_code=member.error.exit_code)
-            elif member.crashed is not None:
-                codes.append(EXIT_INTERNAL)
-                reporter.error(
-                    f"internal error ({member.crashed}); its checkpoint is unchanged. This is a "
-                    "bug: please report it with the output of the same command run with "
-                    "--log-level debug", exit_code=EXIT_INTERNAL)
-            elif member.held_by is not None:
-                reporter.warning(f"skipped: {member.held_by}")
         if held and len(held) == len(self.members):
             raise LockHeld(
                 f"every organization of this run is held by another process ({held[0].held_by})",

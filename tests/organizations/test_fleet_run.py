@@ -96,3 +96,28 @@ def test_a_second_process_on_the_same_state_is_refused(tmp_path):
         finally:
             first.terminate()
             first.wait(10)
+
+
+def test_check_reports_each_organization_and_status_takes_a_shard(tmp_path):
+    from docusign_input.sharding import Shard
+
+    with Simulator() as sim:
+        names = ["acme", "globex", "initech", "umbrella"]
+        for name in names:
+            sim.add_organization(name, own_key=False)
+        sim.organizations["globex"].set_consent(False)
+        fleet = FleetConnector(sim, tmp_path)
+        fleet.write()
+        check = fleet.run("check")
+        out = check.stdout.decode()
+        assert check.returncode == 77, check.stderr.decode()
+        assert [line for line in out.splitlines() if line.startswith("== organization")] == [
+            f"== organization {name}" for name in names]
+        assert "organization globex:" in check.stderr.decode()
+        assert not (fleet.state / "acme.json").exists()  # check saves nothing
+        assert fleet.run("run").returncode == 77
+        for index in range(2):
+            shard = Shard(index, 2)
+            status = fleet.run("status", "--json", "--shard", f"{index}/2")
+            assert sorted(json.loads(status.stdout)) == sorted(
+                n for n in names if shard.takes(n))
