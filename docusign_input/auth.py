@@ -41,7 +41,7 @@ from .keyprint import token_fingerprint
 from .redact import register, scrub
 from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
-from .signals import bounded_timeout
+from .signals import bounded_timeout, waiting_on
 
 if TYPE_CHECKING:
     import requests
@@ -285,12 +285,13 @@ class TokenProvider:
         url = self.settings.auth_url + "/oauth/token"
         host = self._host()
         try:
-            response = self.session.post(
-                url,
-                data={"grant_type": JWT_BEARER, "assertion": assertion},
-                headers={"Accept": "application/json"},
-                timeout=bounded_timeout(*self.timeout_s),  # the stop deadline
-            )
+            with waiting_on(f"DocuSign's auth server {host} had not answered"):
+                response = self.session.post(
+                    url,
+                    data={"grant_type": JWT_BEARER, "assertion": assertion},
+                    headers={"Accept": "application/json"},
+                    timeout=bounded_timeout(*self.timeout_s),  # the stop deadline
+                )
         except requests.Timeout:
             raise TemporaryError(f"DocuSign's auth server {host} timed out",
                                  _NETWORK_FIX) from None

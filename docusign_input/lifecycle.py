@@ -157,11 +157,13 @@ def _nothing() -> None:
     pass
 
 
-#: What the stop watchdog records as a run's end (see `signals.Stopper.at_deadline`).
-FORCED_STOP = (
-    "stopped at the stop deadline: the output's reader was not reading, or a request to "
-    "DocuSign was still waiting; nothing unconfirmed was checkpointed"
-)
+def forced_stop(blocked_on: str | None) -> str:
+    """What the stop watchdog records as a run's end (`signals.Stopper.at_deadline`), with what
+    the run was waiting for (`signals.waiting_on`)."""
+    return (
+        f"stopped at the stop deadline: {blocked_on or 'a write or a request was still blocked'}"
+        "; nothing unconfirmed was checkpointed"
+    )
 
 
 def record_run_end(
@@ -381,7 +383,8 @@ class CheckpointRun:
 
             def record_forced_stop() -> None:
                 current = self.collector.current if self.collector else None
-                record_run_end(store, current or started, EXIT_OK, stopped=FORCED_STOP)
+                record_run_end(store, current or started, EXIT_OK,
+                               stopped=forced_stop(self.stopper.blocked_on))
 
             cancel_record = self.stopper.at_deadline(record_forced_stop)
             output = self.output or open_output(settings, warn=reporter.warning, follow=self.follow)

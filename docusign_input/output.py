@@ -24,7 +24,7 @@ from typing import IO, Any, Callable, Protocol
 from . import codec
 from .errors import OutputError
 from .formats import Mapper, mapper
-from .signals import Stopped, stop_deadline
+from .signals import Stopped, stop_deadline, waiting_on
 
 __all__ = ["Output", "StdoutOutput", "FormattedOutput", "open_output", "encode_page"]
 
@@ -75,9 +75,10 @@ class StdoutOutput:
             # short without an error: write() just returns less. Keep writing what is left, or
             # the rest of the page would be dropped and then checkpointed as delivered.
             view = memoryview(data)
-            while view:
-                view = view[self.stream.write(view) or 0 :]
-            self.stream.flush()
+            with waiting_on("the output's reader was not reading (stdout stayed full)"):
+                while view:
+                    view = view[self.stream.write(view) or 0 :]
+                self.stream.flush()
         except (OSError, ValueError) as exc:
             if self.stream is sys.stdout.buffer:
                 _silence_stdout()

@@ -24,9 +24,14 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
-__all__ = ["Stopped", "Stopper", "stop_deadline", "bounded_timeout", "GRACE_S", "GIVE_UP_S"]
+__all__ = [
+    "Stopped", "Stopper", "stop_deadline", "bounded_timeout", "waiting_on", "GRACE_S",
+    "GIVE_UP_S",
+]
 
 #: Longest the watchdog lets its last line try to reach stderr before it exits regardless.
 LAST_WORDS_TIMEOUT_S = 0.2
@@ -50,6 +55,21 @@ def stop_deadline() -> float:
     if stopper is not None and stopper.deadline is not None:
         return stopper.deadline
     return time.monotonic() + GIVE_UP_S
+
+
+@contextmanager
+def waiting_on(what: str) -> Iterator[None]:
+    """Name what a call that may block is waiting for ("the output's reader was not reading"):
+    if the watchdog has to end the process meanwhile, the run's recorded end says so."""
+    stopper = _installed
+    if stopper is None:
+        yield
+        return
+    previous, stopper.blocked_on = stopper.blocked_on, what
+    try:
+        yield
+    finally:
+        stopper.blocked_on = previous
 
 
 def bounded_timeout(connect_s: float, read_s: float) -> tuple[float, float]:
@@ -77,6 +97,8 @@ class Stopper:
         self.grace_s = grace_s
         #: The stop deadline (monotonic), set by the first stop request: see `stop_deadline`.
         self.deadline: float | None = None
+        #: What a blocking call is waiting for, if one is (see `waiting_on`).
+        self.blocked_on: str | None = None
         #: Builds the line the watchdog writes before ending the process (called in its thread).
         self.last_words = last_words
         self.signal_name: str | None = None

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .redact import scrub
 from .retry import BURST_WINDOW_S, RateInfo, retry_after_s
-from .signals import bounded_timeout
+from .signals import bounded_timeout, waiting_on
 
 __all__ = ["StreamClient", "TokenSource", "USER_AGENT", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]
 
@@ -122,13 +122,14 @@ class StreamClient:
             "User-Agent": USER_AGENT,
         }
         try:
-            response = self.session.get(
-                self.url,
-                params=params,
-                headers=headers,
-                timeout=bounded_timeout(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),  # the stop deadline
-            )
-            body = response.content
+            with waiting_on("DocuSign Monitor had not answered"):
+                response = self.session.get(
+                    self.url,
+                    params=params,
+                    headers=headers,
+                    timeout=bounded_timeout(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),  # stop deadline
+                )
+                body = response.content
         except requests.exceptions.SSLError as exc:
             raise TlsFailure.describe(
                 str(exc),

@@ -59,7 +59,8 @@ def test_sigterm_with_a_stdout_reader_that_stopped_reading_records_the_stop(
     finally:
         os.close(out_r)
     _assert_a_recorded_stop(connector)
-    assert "stopped at the stop deadline" in connector.saved()["health"]["last_run"]["stopped"]
+    stopped = connector.saved()["health"]["last_run"]["stopped"]
+    assert "stopped at the stop deadline: the output's reader was not reading" in stopped
 
 
 def test_sigterm_during_a_slow_docusign_answer_records_the_stop(simulator, connector):
@@ -70,6 +71,7 @@ def test_sigterm_during_a_slow_docusign_answer_records_the_stop(simulator, conne
     time.sleep(0.5)  # the answer is now 29 s away
     assert _stop(proc) == 0
     _assert_a_recorded_stop(connector)
+    assert "DocuSign Monitor had not answered" in connector.saved()["health"]["last_run"]["stopped"]
 
 
 def test_sigterm_while_a_forward_receiver_stopped_reading_ends_in_time(simulator, connector):
