@@ -41,6 +41,9 @@ def _keys(tmp_path) -> dict[str, str]:
     out = {}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
+        # as a key file should be: a world-readable one adds its own warning line (tested in
+        # tests/e2e/test_state_edges.py), which is not what this campaign is about
+        (tmp_path / name).chmod(0o600)
         out[name] = str(tmp_path / name)
     (tmp_path / "a-directory").mkdir()
     out["dir"] = str(tmp_path / "a-directory")
