@@ -89,6 +89,9 @@ class FluentBitConfig:
     parsers: List[Dict[str, Any]] = field(default_factory=list)
     inputs: List[Dict[str, Any]] = field(default_factory=list)
     outputs: List[Dict[str, Any]] = field(default_factory=list)
+    #: not checked against an option set (none vendored); tests/fluentbit's --dry-run on real
+    #: Fluent Bit checks them
+    filters: List[Dict[str, Any]] = field(default_factory=list)
 
     def parser(self, name: str) -> Dict[str, Any]:
         for p in self.parsers:
@@ -182,6 +185,8 @@ def load_fluent_bit(path: Path) -> FluentBitConfig:
                 cfg.inputs.append(props)
             elif name == "OUTPUT":
                 cfg.outputs.append(props)
+            elif name == "FILTER":
+                cfg.filters.append(props)
             elif name == "PARSER":
                 cfg.parsers.append(props)
             else:
@@ -205,6 +210,8 @@ def load_fluent_bit(path: Path) -> FluentBitConfig:
     cfg.inputs = [_fb_props(p.items(), f"{path.name} input") for p in pipeline.get("inputs") or []]
     cfg.outputs = [_fb_props(p.items(), f"{path.name} output")
                    for p in pipeline.get("outputs") or []]
+    cfg.filters = [_fb_props(p.items(), f"{path.name} filter")
+                   for p in pipeline.get("filters") or []]
     return cfg
 
 

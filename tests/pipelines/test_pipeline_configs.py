@@ -279,9 +279,14 @@ def test_yaml_and_classic_twins_say_the_same():
     for yaml_path in FLUENT_BIT_DIR.glob("*.yaml"):
         a = load_fluent_bit(yaml_path)
         b = load_fluent_bit(yaml_path.with_suffix(".conf"))
-        for section in ("inputs", "outputs", "parsers"):
+        for section in ("inputs", "filters", "outputs"):
             assert [fb_normalized(x) for x in getattr(a, section)] == [
                 fb_normalized(x) for x in getattr(b, section)], (yaml_path.name, section)
+        # the parsers each one uses (parsers.conf, shared by the classic twins, holds them all)
+        used = {str(x["parser"]) for x in a.inputs + a.filters if "parser" in x}
+        assert sorted(str(x["name"]) for x in a.parsers) == sorted(used), yaml_path.name
+        assert [fb_normalized(a.parser(n)) for n in sorted(used)] == [
+            fb_normalized(b.parser(n)) for n in sorted(used)], (yaml_path.name, "parsers")
         assert a.service == {k: v for k, v in b.service.items() if k != "parsers_file"}
 
 
