@@ -554,7 +554,15 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
     from .checkpoint_store import CheckpointStore
     from .health import assess
     from .lifecycle import now_utc, recorded_process_alive
+    from .settings import MAX_LAG_S, format_duration
 
+    if args.max_lag is not None and args.max_lag > MAX_LAG_S:
+        raise ConfigError(
+            f"--max-lag {args.max_lag:g} s is longer than the maximum of "
+            f"{format_duration(MAX_LAG_S)}",
+            f"give at most {format_duration(MAX_LAG_S)} ({MAX_LAG_S:g} s): DocuSign keeps "
+            "seven days of events",
+        )
     if organizations_file(args):
         return cmd_status_organizations(args, reporter)
     path = checkpoint_path_for_reading(args, reporter)
@@ -580,6 +588,7 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
 def _status_poll_interval(args: argparse.Namespace) -> float | None:
     """The staleness basis given to `status` (--poll-interval or DOCUSIGN_POLL_INTERVAL, the
     runs' own setting), or None: the interval the latest run recorded."""
+    from .settings import MAX_POLL_INTERVAL_S, format_duration
     from .timestamps import parse_duration_s
 
     given = getattr(args, "poll_interval", None)
@@ -591,8 +600,12 @@ def _status_poll_interval(args: argparse.Namespace) -> float | None:
         seconds = parse_duration_s(text)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
-        raise ConfigError(f"{name} {text!r} is not a duration above 0", "give e.g. 60, 90s or 5m")
+    if not 0 < seconds <= MAX_POLL_INTERVAL_S:
+        most = format_duration(MAX_POLL_INTERVAL_S)
+        raise ConfigError(
+            f"{name} {text!r} is not a duration above 0 and at most {most}",
+            "give e.g. 60, 90s or 5m",
+        )
     return seconds
 
 

@@ -59,6 +59,9 @@ EMPTY_STREAK_MAX_S = 300.0
 #: DocuSign ingests an event up to about five minutes after its own `timestamp`; the stream is in
 #: ingestion order, so a page's timestamps say where it stands only to within this much.
 INGESTION_LAG = timedelta(minutes=5)
+#: The poll interval's share of the head window is capped: with a long interval (an hour) a whole
+#: backlog would be "recent" and its short pages taken for the head.
+HEAD_WINDOW_POLL_MAX_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -216,20 +219,22 @@ def stream_head(
     """Has the sync reached the stream's head with this page?
 
     Yes when the `endCursor` is the cursor sent (nothing new), or when the page is shorter than
-    `page_size` *and* holds an event stamped within INGESTION_LAG + one poll interval of `now`.
-    A short page alone is not the head: DocuSign's `limit` is a maximum, not a promise, and a
-    backlog may come in short pages; their events are older than that window, so the sync goes
-    on at full speed. At the head an answer holds what was ingested since the previous request,
-    each event stamped at most INGESTION_LAG before its ingestion, so it always has such an event.
-    A page whose events lack usable timestamps falls back to the cursor rule (one more request).
+    `page_size` *and* holds an event stamped within the head window of `now`: INGESTION_LAG plus
+    the poll interval, the latter counted up to HEAD_WINDOW_POLL_MAX. A short page alone is not
+    the head: DocuSign's `limit` is a maximum, not a promise, and a backlog may come in short
+    pages; their events are older than the window, so the sync goes on at full speed. At the head
+    an answer holds what was ingested since the previous request, each event stamped at most
+    INGESTION_LAG before its ingestion, so a busy account's always has such an event; a quiet
+    account's single event ingested early in a long interval may miss it, and then the next
+    answer (empty, the cursor unmoved) ends the sync: one request more. Events without a usable
+    timestamp fall back to the cursor rule the same way.
     """
     if page.end_cursor == sent_cursor:
         return Head(True, UNMOVED)
     if not page.events or len(page.events) >= page_size:
         return Head(False)
-    poll_s = min(poll_interval_s, 86400.0) if poll_interval_s >= 0 else 0.0  # NaN: 0
-    window = INGESTION_LAG + timedelta(seconds=poll_s)
-    threshold = _order_key(format_time(now - window))
+    poll_s = min(poll_interval_s, HEAD_WINDOW_POLL_MAX_S) if poll_interval_s >= 0 else 0.0
+    threshold = _order_key(format_time(now - INGESTION_LAG - timedelta(seconds=poll_s)))
     for event in reversed(page.events):  # the newest ingested come last: usually one look
         timestamp = event.get("timestamp")
         if isinstance(timestamp, str) and _order_key(timestamp) >= threshold:

@@ -66,6 +66,9 @@ __all__ = [
     "FLAG_KEYS",
     "FILE_KEYS",
     "MIN_POLL_INTERVAL_S",
+    "MAX_POLL_INTERVAL_S",
+    "MAX_FORWARD_ACK_TIMEOUT_S",
+    "MAX_LAG_S",
     "is_loopback",
     "pem_line",
     "read_toml_file",
@@ -77,6 +80,14 @@ DEFAULT_REDIRECT_URI = "https://developers.docusign.com/platform/auth/consent"
 
 #: DocuSign asks for at most one request a minute once a client has caught up.
 MIN_POLL_INTERVAL_S = 60.0
+#: Every duration setting has a maximum (a longer value is exit 78 naming the setting): beyond
+#: it a value is a mistake (``1e10`` s is 300 years, and crashed the first wait), not a choice.
+#: A poll interval: a day (three of them make `status` stale; DocuSign keeps seven days).
+MAX_POLL_INTERVAL_S = 86400.0
+#: The forward output's ack timeout: an hour (a receiver silent that long is not coming back).
+MAX_FORWARD_ACK_TIMEOUT_S = 3600.0
+#: `status --max-lag`: DocuSign's seven-day retention (a longer lag has lost events anyway).
+MAX_LAG_S = 7 * 86400.0
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 # DocuSign's own sample shows an organization ID that is not a well-formed GUID; accept hex+dashes.
@@ -436,6 +447,32 @@ def _page_size(value: _Value) -> int:
 _DURATION_FIX = "give seconds or a duration such as 90s, 5m or 2h"
 
 
+def _duration_up_to(maximum_s: float) -> Callable[[_Value], float]:
+    """A duration parser with the setting's maximum (exit 78 naming the setting beyond it)."""
+
+    def parse(value: _Value) -> float:
+        seconds = _duration(value)
+        if seconds > maximum_s:
+            most = format_duration(maximum_s)
+            raise ConfigError(
+                f"{value.label} {_text(value) if isinstance(value.raw, str) else value.raw!r} "
+                f"is longer than the maximum of {most}",
+                f"give at most {most} ({maximum_s:g} s)",
+            )
+        return seconds
+
+    return parse
+
+
+def format_duration(seconds: float) -> str:
+    """``1 day``, ``7 days``, ``1 hour``, ``90 s``: a maximum as people say it."""
+    for unit, size in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def _duration(value: _Value) -> float:
     """Seconds (``90``, ``7.5``) or a duration (``90s``, ``5m``, ``2h``), more than zero."""
     raw = value.raw
@@ -742,9 +779,10 @@ class Settings:
     )
     poll_interval_s: float = setting(
         "poll_interval", label="poll interval", flag="--poll-interval",
-        env="DOCUSIGN_POLL_INTERVAL", parse=_duration, default=60.0,
+        env="DOCUSIGN_POLL_INTERVAL", parse=_duration_up_to(MAX_POLL_INTERVAL_S), default=60.0,
         commands=CONNECTING | {"status"}, metavar="DURATION",
-        help="--follow: time between polls once caught up, e.g. 60, 90s, 5m (default 60s)",
+        help="--follow: time between polls once caught up, e.g. 60, 90s, 5m (default 60s, at "
+        "most 1 day)",
         show=lambda s: f"{s.poll_interval_s:g} s",
     )
     auth_url: str = setting(
@@ -813,11 +851,11 @@ class Settings:
     )
     forward_ack_timeout_s: float = setting(
         "forward_ack_timeout", label="forward ack timeout", flag="--forward-ack-timeout",
-        env="DOCUSIGN_FORWARD_ACK_TIMEOUT", parse=_duration, default=60.0, commands=CONNECTING,
-        metavar="DURATION",
+        env="DOCUSIGN_FORWARD_ACK_TIMEOUT", parse=_duration_up_to(MAX_FORWARD_ACK_TIMEOUT_S),
+        default=60.0, commands=CONNECTING, metavar="DURATION",
         help="forward output: how long to wait for the receiver's acknowledgement before "
         "sending again on a new connection; a scheduled run gives up after as long without "
-        "one (default 60s)",
+        "one (default 60s, at most 1 hour)",
         show=lambda s: f"{s.forward_ack_timeout_s:g} s",
     )
     forward_frame_bytes: int = setting(

@@ -305,6 +305,7 @@ class Collector:
             lag_s=lag_s,
             newest_event_time=result.checkpoint.newest_event_time,
             duration_s=summary["duration_s"],
+            head=result.head or None,
         )
         return result
 

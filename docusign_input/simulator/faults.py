@@ -24,6 +24,7 @@ FAULT_KINDS = (
     "malformed_json",  # 200 with a body that is not JSON
     "slow",  # param delay_s before answering normally
     "repeat_previous",  # param overlap (default 3): the page starts that many events early
+    "headers",  # param set (a dict): the normal answer, with these headers set (server hints)
 )
 STREAM_PREFIXES: Tuple[str, ...] = ("/api/v2.0/datasets/monitor/stream", "/v1/organizations/")
 

@@ -100,6 +100,8 @@ class Dispatcher:
             response = json_response(
                 404, {"error": "not_found", "error_description": f"no such path {request.path}"}
             )
+        if kind == "headers" and fault:  # the normal answer with some headers of the test's
+            response.headers.update({str(k): str(v) for k, v in fault.params["set"].items()})
         return response, fault
 
     def record(self, request: Request, status: int, fault: Fault | None) -> None:

@@ -273,11 +273,12 @@ class Simulator:
         it is served byte for byte. Returns its eventId."""
         return self._log.ingest_payload(payload, self._clock())
 
-    def seed_backlog(self, n: int, days: float) -> List[str]:
-        """``n`` events with ingestion times spread evenly over the past ``days``."""
+    def seed_backlog(self, n: int, days: float, ago_s: float = 0.0) -> List[str]:
+        """``n`` events with ingestion times spread evenly over the past ``days``, ending
+        ``ago_s`` seconds ago (a backlog older than the stream's head)."""
         if n <= 0:
             return []
-        now, span = self._clock(), days * _DAY_S
+        now, span = self._clock() - ago_s, days * _DAY_S
         return self._log.ingest([now - span + span * i / n for i in range(n)])
 
     def set_event_rate(self, per_minute: float) -> None:

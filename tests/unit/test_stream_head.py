@@ -73,6 +73,14 @@ def test_events_without_a_usable_timestamp_fall_back_to_the_cursor_rule(stamp):
     assert not head(page).reached
 
 
+def test_a_long_poll_interval_does_not_make_an_hour_old_backlog_recent():
+    """The poll interval counts up to a minute: with `--poll-interval 1h`, short pages of a
+    backlog half an hour old were taken for the head and the sync paused an hour at each."""
+    page = Page(events(1800.0, 1799.0), "aa_2")
+    assert not head(page, poll=3600).reached
+    assert head(Page(events(330.0), "aa_2"), poll=3600).reached
+
+
 def test_an_absurd_poll_interval_cannot_break_the_rule():
     page = Page(events(10.0), "aa_2")
     assert head(page, poll=1e300).reached
