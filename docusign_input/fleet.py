@@ -15,9 +15,11 @@ output and the request slots with everyone else.
 
 from __future__ import annotations
 
+import math
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -52,6 +54,7 @@ __all__ = [
     "annotate",
     "most_severe",
     "bounded_session",
+    "PhasedStopper",
     "fleet_status",
     "SEVERITY",
     "MAX_IN_FLIGHT",
@@ -213,6 +216,40 @@ def bounded_session(limit: int = MAX_IN_FLIGHT) -> requests.Session:
 # -- the run --------------------------------------------------------------------------------------
 
 
+class PhasedStopper:
+    """One organization's view of the fleet's stopper: the wait at the stream's head (exactly one
+    poll interval) ends on the organization's own phase of the interval, ``phase_s`` (monotonic
+    seconds) plus a whole number of intervals, instead of an interval after its sync ended.
+
+    Without it the organizations' polls bunch up for good wherever their first syncs did (a
+    thousand tokens minted at start-up: 148 polls in one second, bench/results.md), and every
+    poll drifts by its sync's duration. With it each keeps the place it drew at start. Everything
+    else (stop requests, other waits) is the fleet's stopper's."""
+
+    def __init__(self, stopper: Stopper, interval_s: float, phase_s: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._stopper = stopper
+        self._interval_s = interval_s
+        self._phase_s = phase_s
+        self._monotonic = monotonic
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stopper, name)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopper.stopping
+
+    def sleep(self, seconds: float) -> None:
+        interval = self._interval_s
+        if seconds == interval:
+            now = self._monotonic()
+            # the next point of this organization's grid at least half an interval away
+            periods = math.ceil((now + interval / 2 - self._phase_s) / interval)
+            seconds = self._phase_s + periods * interval - now
+        self._stopper.sleep(seconds)
+
+
 @dataclass
 class _Member:
     organization: Organization
@@ -280,8 +317,12 @@ class FleetRun:
             for member in self.members:
                 organization = member.organization
                 reporter = OrganizationReporter(self.reporter, organization.name)
+                delay = self.rand() * spread if self.follow else 0.0
+                stopper = PhasedStopper(self.stopper, organization.settings.poll_interval_s,
+                                        time.monotonic() + delay)
                 run = CheckpointRun(
-                    replace(organization.settings, warnings=()), reporter, self.stopper,
+                    replace(organization.settings, warnings=()), reporter,
+                    stopper,  # type: ignore[arg-type]  # a Stopper in all it is asked
                     follow=self.follow, session=session,
                 )
                 run.output = OrganizationOutput(
@@ -289,7 +330,6 @@ class FleetRun:
                     _organization_id_of(run),
                 )
                 member.run = run
-                delay = self.rand() * spread if self.follow else 0.0
                 thread = threading.Thread(target=self._serve, args=(member, delay),
                                           name=f"organization-{organization.name}", daemon=True)
                 threads.append(thread)
