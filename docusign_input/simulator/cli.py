@@ -202,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate: bad --fault: {exc}", file=sys.stderr)
         return 2
     try:
+        if not 0 <= args.scenario_delay <= 86400:  # NaN fails too; a longer wait cannot happen
+            raise ValueError("--scenario-delay must be from 0 to 86400 seconds")
         config = _config(args)
     except ValueError as exc:
         print(f"simulate: {exc}", file=sys.stderr)

@@ -123,3 +123,25 @@ def format_time_ago(seconds: float) -> str:
     from datetime import datetime, timedelta, timezone
 
     return format_time(datetime.now(timezone.utc) - timedelta(seconds=seconds))
+
+
+def test_the_rate_limit_reserve_spreads_requests_to_the_reset_with_one_warning(
+    connector: Connector,
+):
+    """2 % of the hourly allowance left, the reset 20 s away: one request a second (20 s / 20
+    left) between pages, said once; the pauses are the checkpoint's rate_limit_wait_s."""
+    from docusign_input.simulator import Fault
+
+    sim = connector.sim
+    ids = sim.append_events(25, backdate_s=3600)
+    low = {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "20",
+           "X-RateLimit-Reset": str(int(time.time()) + 20)}  # fmt: skip
+    sim.inject(Fault("headers", set=low))
+    done = connector.run("run", "--backfill-start", "2h", "--page-size", "10")
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert [e["eventId"] for e in lines_of(done.stdout)] == ids
+    assert stderr.count("below the reserve") == 1
+    # Three pauses of about a second (after pages of 10, 10 and 5), none at the head.
+    waited = connector.saved()["health"]["last_sync"]["rate_limit_wait_s"]
+    assert 0.5 <= waited <= 3.5  # (the reset minus the time already passed) / 20, thrice

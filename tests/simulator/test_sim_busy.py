@@ -101,6 +101,12 @@ def test_simulate_profile_busy_says_so_and_refuses_an_impossible_rate():
     )  # fmt: skip
     assert bad.returncode == 2 and "from 1 to 200" in bad.stderr
     assert "Traceback" not in bad.stderr
+    endless = subprocess.run(
+        [sys.executable, "-m", "docusign_input", "simulate", "--scenario", "brute-force",
+         "--scenario-delay", "1e10", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert endless.returncode == 2 and "--scenario-delay" in endless.stderr
     proc = subprocess.Popen(
         [sys.executable, "-m", "docusign_input", "simulate", "--profile", "busy",
          "--events-per-second", "50", "--port", "0", "--backlog", "0"],
