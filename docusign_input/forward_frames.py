@@ -23,13 +23,14 @@ from urllib.parse import parse_qsl, urlsplit
 import msgpack
 
 from .formats import record_timestamp
-from .redact import register
+from .redact import MASK, register
 from .timestamps import epoch_ns
 
 __all__ = [
     "ForwardTarget",
     "Frame",
     "parse_forward_url",
+    "shown_url",
     "event_time",
     "encode_frames",
     "DEFAULT_TAG",
@@ -83,6 +84,12 @@ class ForwardTarget:
 def parse_forward_url(text: str) -> tuple[str, int, bool, dict[str, str]]:
     """(host, port, tls, options) of ``forward[+tls]://HOST:PORT[?tag=TAG&compression=gzip]``;
     raises ValueError saying what is wrong."""
+    userinfo = _userinfo(text)
+    if userinfo is not None:
+        register(userinfo.partition(":")[2] or userinfo)
+        raise ValueError(
+            "has a user or password in it; a shared key goes in DOCUSIGN_FORWARD_SHARED_KEY"
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -92,12 +99,6 @@ def parse_forward_url(text: str) -> tuple[str, int, bool, dict[str, str]]:
         raise ValueError("is not an output")
     if not port:
         raise ValueError("has no port")
-    if parts.password:
-        register(parts.password)
-    if parts.username or parts.password:
-        raise ValueError(
-            "has a user or password in it; a shared key goes in DOCUSIGN_FORWARD_SHARED_KEY"
-        )
     if parts.path not in ("", "/") or parts.fragment:
         raise ValueError("has unexpected parts")
     options: dict[str, str] = {}
@@ -114,6 +115,35 @@ def parse_forward_url(text: str) -> tuple[str, int, bool, dict[str, str]]:
     if options.get("compression", "none") not in ("none", "gzip"):
         raise ValueError("has compression other than none or gzip")
     return parts.hostname, port, _SCHEMES[parts.scheme], options
+
+
+def _userinfo(text: str) -> str | None:
+    """What precedes the last ``@`` before the options: a user or password however it is
+    written. urlsplit reads a password holding ``/``, ``#``, ``?`` or a space as a host or a
+    path instead; None without one."""
+    before_options = text.partition("://")[2].partition("?")[0]
+    return before_options.rpartition("@")[0] if "@" in before_options else None
+
+
+def shown_url(text: str) -> str:
+    """An output URL as a message may quote it: a user or password (`_userinfo`) and every
+    option value but ``tag`` and ``compression`` masked. The redactor masks registered values
+    and URL shapes; this also hides what it cannot: values too short to register, passwords
+    that are not URL syntax."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    userinfo = _userinfo(text)
+    if userinfo is not None:
+        rest = f"{MASK}@{rest[len(userinfo) + 1:]}"
+    base, question, query = rest.partition("?")
+    if question:
+        query = "&".join(
+            option if key.lower() in _OPTIONS or not has_value else f"{key}={MASK}"
+            for option in query.split("&")
+            for key, has_value, _ in (option.partition("="),)
+        )
+    return f"{scheme}{sep}{base}{question}{query}"
 
 
 def _beyond_64_bits(value: Any) -> Any:

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .formats import FORMATS
-from .forward_frames import MAX_FRAME_BYTES, parse_forward_url
+from .forward_frames import MAX_FRAME_BYTES, parse_forward_url, shown_url
 from .redact import looks_like_key_material, register, scrub
 from .timestamps import WhenResult, parse_duration_s, parse_when, validate_backfill
 
@@ -596,7 +596,7 @@ def _output(value: _Value) -> str:
         _, _, _, options = parse_forward_url(text)
     except ValueError as exc:
         # Scrubbed before quoting: repr() could escape a password out of the redactor's reach.
-        raise ConfigError(f"{value.label} {scrub(text)!r} {exc}", fix) from None
+        raise ConfigError(f"{value.label} {scrub(shown_url(text))!r} {exc}", fix) from None
     tag = options.get("tag")
     if tag is not None and not _TAG.match(tag):
         raise ConfigError(

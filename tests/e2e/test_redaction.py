@@ -68,6 +68,20 @@ def test_a_password_or_shared_key_in_the_output_url_is_not_echoed(connector, out
     assert "hunter2" not in err and "DOCUSIGN_FORWARD_SHARED_KEY" in err
 
 
+@pytest.mark.parametrize("output, secret", [
+    ("forward://collector:hunt/er2@127.0.0.1:24224", "hunt/er2"),
+    ("forward://collector:hu nt@127.0.0.1:24224", "hu nt"),
+    ("forward://127.0.0.1:24224?pass=hunt2", "hunt2"),
+], ids=["a password holding a slash", "a password holding a space", "a short option value"])
+def test_an_output_url_password_the_url_syntax_misreads_is_not_echoed(connector, output, secret):
+    # urlsplit does not read these as a password (a "/" ends the authority, a space is not
+    # URL syntax) and a value this short is below the redactor's length: the shape must hide it.
+    proc = connector.run("run", env={"DOCUSIGN_OUTPUT": output})
+    err = proc.stderr.decode()
+    assert proc.returncode == 78, err
+    assert secret not in err and "DOCUSIGN_OUTPUT" in err and len(err.splitlines()) == 1
+
+
 def test_a_secret_holding_quotes_and_backslashes_is_masked_in_json_logs() -> None:
     redactor = Redactor()
     secret = 'se"cr\\et-value'
