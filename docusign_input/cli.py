@@ -27,6 +27,9 @@ from .errors import (
 from .report import Reporter
 
 if TYPE_CHECKING:
+    import requests
+
+    from .preflight import Preflight
     from .settings import Settings
 
 __all__ = ["main", "build_parser"]
@@ -512,7 +515,9 @@ def cmd_check(args: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def preflight_steps(check: Any, settings: Settings, session: Any, reporter: Reporter) -> None:
+def preflight_steps(
+    check: Preflight, settings: Settings, session: requests.Session, reporter: Reporter
+) -> None:
     """`check`'s steps after the settings: checkpoint, token, one page, output, backoff."""
     from .lifecycle import build_source_factory, build_tokens, check_owner
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import socket
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .forward_connection import (
     Connection,
@@ -41,6 +41,11 @@ from .forward_frames import (
 )
 from .retry import Backoff
 from .signals import Stopped, stop_deadline
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .settings import Settings
 
 __all__ = [
     "ForwardTarget",
@@ -79,10 +84,10 @@ def target_from_url(url: str, **settings: Any) -> ForwardTarget:
     )
 
 
-def target_for(settings: Any) -> ForwardTarget:
+def target_for(settings: Settings) -> ForwardTarget:
     """The target the settings describe (their output must be a forward URL)."""
 
-    def text(path: Any) -> str | None:
+    def text(path: Path | None) -> str | None:
         return str(path) if path else None
 
     return target_from_url(
@@ -94,8 +99,6 @@ def target_for(settings: Any) -> ForwardTarget:
         ack_timeout_s=settings.forward_ack_timeout_s,
         max_frame_bytes=settings.forward_frame_bytes,
     )
-
-
 
 
 class ForwardOutput:
@@ -117,14 +120,12 @@ class ForwardOutput:
         give_up_after_s: float | None = 60.0,
         sleep: Callable[[float], Any] = time.sleep,
         rand: Callable[[], float] = random.random,
-        max_frame_bytes: int | None = None,
     ) -> None:
         self.target = target
         self.warn = warn
         self.give_up_after_s = give_up_after_s
         self.sleep = sleep
         self.rand = rand
-        self.max_frame_bytes = max_frame_bytes or target.max_frame_bytes
         self.context = tls_context(target)
         self._connection: Connection | None = None
         self._pending: list[Frame] = []
@@ -146,7 +147,7 @@ class ForwardOutput:
             return
         self._pending = encode_frames(
             events, tag or self.target.tag, compression=self.target.compression,
-            max_frame_bytes=self.max_frame_bytes,
+            max_frame_bytes=self.target.max_frame_bytes,
         )
         self._sent = False
         self._send_failure = None
@@ -288,11 +289,11 @@ class ForwardOutput:
             return ""
         alone = (
             f", one event of {len(largest.data)} bytes, larger than the frame size"
-            if largest.events == 1 and len(largest.data) > self.max_frame_bytes else ""
+            if largest.events == 1 and len(largest.data) > self.target.max_frame_bytes else ""
         )
         return (
             f"; the unacknowledged frame is {len(largest.data)} bytes{alone}: if the receiver "
             "limits a message's size (Fluentd's chunk_size_limit, Fluent Bit's buffer_max_size, "
             "a proxy), lower --forward-frame-size (DOCUSIGN_FORWARD_FRAME_SIZE, now "
-            f"{self.max_frame_bytes} bytes) below that limit"
+            f"{self.target.max_frame_bytes} bytes) below that limit"
         )
