@@ -40,10 +40,7 @@ def test_checkpoint_reset_as_root_keeps_the_service_users_owner(simulator, conne
     os.unlink(connector.checkpoint.with_name(connector.checkpoint.name + ".lock"))
     proc = connector.run("checkpoint", "reset", "--to", "1h")
     assert proc.returncode == 0, proc.stderr.decode()
-    lock = connector.checkpoint.with_name(connector.checkpoint.name + ".lock")
-    for path in (connector.checkpoint, lock):
-        status = path.stat()
-        assert (status.st_uid, status.st_gid) == (4242, 4343), path
+    _assert_checkpoint_and_lock_owned_by(connector, 4242, 4343)
     assert connector.saved()["cursor"]  # it did rewind
 
 
@@ -56,10 +53,14 @@ def test_a_checkpoint_root_creates_in_a_service_users_directory_is_that_users(co
     os.chown(state, 4242, 4343)
     proc = connector.run("checkpoint", "reset", "--to", "1h")
     assert proc.returncode == 0, proc.stderr.decode()
+    _assert_checkpoint_and_lock_owned_by(connector, 4242, 4343)
+
+
+def _assert_checkpoint_and_lock_owned_by(connector, uid: int, gid: int) -> None:
     lock = connector.checkpoint.with_name(connector.checkpoint.name + ".lock")
     for path in (connector.checkpoint, lock):
         status = path.stat()
-        assert (status.st_uid, status.st_gid) == (4242, 4343), path
+        assert (status.st_uid, status.st_gid) == (uid, gid), path
 
 
 @contextmanager
