@@ -162,15 +162,19 @@ class Checkpoint:
         known = {name: body.pop(name) for name in list(body) if name in _TOP_TYPES}
         known_health = {name: health_body.pop(name) for name in list(health_body)
                         if name in _HEALTH_TYPES}
-        for where, values, types in (("", known, _TOP_TYPES),
-                                     ("health.", known_health, _HEALTH_TYPES)):
+
+        def check(where: str, values: Mapping[str, Any], types: Mapping[str, str]) -> None:
             for name, value in values.items():
-                expected = types[name]
-                if not _is(value, expected):
+                expected = types.get(name)
+                if expected is not None and not _is(value, expected):
                     raise corrupt(
                         f"{where}{name} is {_kind(value)}, not {_EXPECTED[expected]}",
                         _fix(where + name, restore),
                     )
+
+        check("", known, _TOP_TYPES)
+        check("health.", known_health, _HEALTH_TYPES)
+        check("health.last_error.", known_health.get("last_error") or {}, _LAST_ERROR_TYPES)
         ids = known.pop("recent_event_ids", None) or {}
         bad_id = next((k for k, v in ids.items() if type(v) is not str), None)
         if bad_id is not None:
@@ -218,8 +222,15 @@ _HEALTH_TYPES = {
     "last_sync": "object?", "consecutive_failures": "int", "possible_gap": "object?",
     "last_run": "object?",
 }
+# The members of a failure record (`sync.failure_record`) that runs read back: the scheduled
+# backoff takes its time, retry_at and exit_code, `status` its words.
+_LAST_ERROR_TYPES = {
+    "time": "str?", "error": "str?", "cause": "str?", "message": "str?", "exit_code": "int",
+    "heals_outside": "bool?", "trace_token": "str?", "retry_at": "str?",
+}
 _EXPECTED = {
     "str": "a string", "str?": "a string or null", "int": "a whole number 0 or more",
+    "bool?": "true/false or null",
     "object?": "an object or null",
 }
 
@@ -227,10 +238,13 @@ _EXPECTED = {
 def _is(value: Any, expected: str) -> bool:
     if value is None:
         return expected.endswith("?")
-    if expected.startswith("str"):
+    kind = expected.rstrip("?")
+    if kind == "str":
         return type(value) is str
-    if expected == "int":
+    if kind == "int":
         return type(value) is int and value >= 0
+    if kind == "bool":
+        return type(value) is bool
     return type(value) is dict
 
 

@@ -181,6 +181,35 @@ def test_a_known_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, 
     assert info.value.exit_code == 78
 
 
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("exit_code", "75", "health.last_error.exit_code is a string, not a whole number"),
+        ("exit_code", None, "health.last_error.exit_code is null, not a whole number"),
+        ("time", 1796083200, "health.last_error.time is a number, not a string or null"),
+        ("retry_at", ["soon"], "health.last_error.retry_at is a list, not a string or null"),
+    ],
+)
+def test_a_failure_record_field_of_the_wrong_type_is_one_line_naming_it(
+    tmp_path, field, value, said
+):
+    """The scheduled backoff reads the recorded failure's time, retry_at and exit_code: one of
+    the wrong type made every `run` exit 70, "internal error ... This is a bug"."""
+    path = tmp_path / "cp.json"
+    body = json.loads(sample().to_json())
+    body["health"]["consecutive_failures"] = 3
+    body["health"]["last_error"] = {
+        "time": "2026-11-27T09:10:06.000000Z", "error": "TemporaryError", "cause": "boom",
+        "exit_code": 75, "heals_outside": True, field: value,
+    }
+    path.write_text(json.dumps(body))
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    line = info.value.line()
+    assert said in line and str(path) in line and "\n" not in line
+    assert info.value.exit_code == 78
+
+
 def test_a_checkpoint_of_a_newer_format_version_says_so(tmp_path):
     path = tmp_path / "cp.json"
     body = json.loads(sample().to_json())
