@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -29,6 +30,12 @@ class CheckpointStore:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self._lock_file: IO[str] | None = None
+        #: Held while saving. Two threads of this process save: the run's, and the stop
+        #: watchdog's recording the run's end; both would write the same temp file. Re-entrant,
+        #: so the watchdog can hold it around reading `last_saved` and saving its amendment.
+        self.saving = threading.RLock()
+        #: The checkpoint this process saved last (what is on disk, as far as it wrote it).
+        self.last_saved: Checkpoint | None = None
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -137,8 +144,11 @@ class CheckpointStore:
     def save(self, checkpoint: Checkpoint) -> None:
         """Atomically replace the file. On any failure the previous checkpoint stays intact."""
         self._ensure_directory()
+        data = checkpoint.to_json()
         try:
-            replace_file(self.path, checkpoint.to_json())
+            with self.saving:
+                replace_file(self.path, data)
+                self.last_saved = checkpoint
         except ForeignOwner as exc:
             name = _user_name(exc.uid)
             raise CheckpointError(

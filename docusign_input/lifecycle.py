@@ -382,9 +382,11 @@ class CheckpointRun:
             started = checkpoint
 
             def record_forced_stop() -> None:
-                current = self.collector.current if self.collector else None
-                record_run_end(store, current or started, EXIT_OK,
-                               stopped=forced_stop(self.stopper.blocked_on))
+                # Amend what was saved last, under the store's save lock: a page the run's
+                # thread saved meanwhile is never rewound (its events would be sent again).
+                with store.saving:
+                    record_run_end(store, store.last_saved or started, EXIT_OK,
+                                   stopped=forced_stop(self.stopper.blocked_on))
 
             cancel_record = self.stopper.at_deadline(record_forced_stop)
             output = self.output or open_output(settings, warn=reporter.warning, follow=self.follow)

@@ -242,3 +242,30 @@ def test_a_user_who_cannot_give_the_checkpoint_back_to_its_owner_is_refused(tmp_
     assert "belongs to user" in line and "sudo -u" in line and info.value.exit_code == 74
     assert store.path.read_bytes() == before and store.path.stat().st_uid == 4242
     assert not list(tmp_path.glob(".cp.json.*.tmp"))
+
+
+def test_saves_from_two_threads_of_one_process_all_land(tmp_path):
+    """The stop watchdog records a run's end from its own thread while the run's thread may be
+    saving a page: both wrote the same temp file (`.<name>.<pid>.tmp`), so one save removed or
+    renamed the other's half-written file and failed ("No such file", "File exists")."""
+    import threading
+
+    store = CheckpointStore(tmp_path / "cp.json")
+    failures: list[str] = []
+
+    def save_many(name: str) -> None:
+        for n in range(150):
+            try:
+                store.save(sample().with_position(cursor=f"{name}_{n}"))
+            except CheckpointError as exc:
+                failures.append(exc.line())
+
+    threads = [threading.Thread(target=save_many, args=(name,)) for name in ("run", "watchdog")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    loaded = store.load()
+    assert loaded is not None and loaded.cursor in ("run_149", "watchdog_149")
+    assert not list(tmp_path.glob(".cp.json.*.tmp"))
