@@ -157,6 +157,17 @@ def test_a_checkpoint_with_a_field_of_a_newer_version_keeps_its_cursor(tmp_path)
     assert saved["health"]["last_forward_receiver"] == "fb-1:24224"
 
 
+def _refusal_of(path, body) -> str:
+    """The one line (exit 78) a checkpoint holding `body` is refused with."""
+    path.write_text(json.dumps(body))
+    with pytest.raises(ConfigError) as info:
+        CheckpointStore(path).load()
+    line = info.value.line()
+    assert str(path) in line and "\n" not in line
+    assert info.value.exit_code == 78
+    return line
+
+
 @pytest.mark.parametrize(
     "field, value, said",
     [
@@ -173,12 +184,7 @@ def test_a_known_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, field, 
         body["health"][field.split(".", 1)[1]] = value
     else:
         body[field] = value
-    path.write_text(json.dumps(body))
-    with pytest.raises(ConfigError) as info:
-        CheckpointStore(path).load()
-    line = info.value.line()
-    assert said in line and str(path) in line and "\n" not in line
-    assert info.value.exit_code == 78
+    assert said in _refusal_of(path, body)
 
 
 @pytest.mark.parametrize(
@@ -202,12 +208,7 @@ def test_a_failure_record_field_of_the_wrong_type_is_one_line_naming_it(
         "time": "2026-11-27T09:10:06.000000Z", "error": "TemporaryError", "cause": "boom",
         "exit_code": 75, "heals_outside": True, field: value,
     }
-    path.write_text(json.dumps(body))
-    with pytest.raises(ConfigError) as info:
-        CheckpointStore(path).load()
-    line = info.value.line()
-    assert said in line and str(path) in line and "\n" not in line
-    assert info.value.exit_code == 78
+    assert said in _refusal_of(path, body)
 
 
 def test_a_checkpoint_of_a_newer_format_version_says_so(tmp_path):
