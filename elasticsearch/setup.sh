@@ -15,14 +15,20 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 template="$here/index-template.json"
-: "${ES_URL:?set ES_URL to the Elasticsearch URL, e.g. https://es.example.com:9200}"
+[ -n "${ES_URL:-}" ] || { echo "setup.sh: ES_URL is not set: set it to the Elasticsearch URL, e.g. https://es.example.com:9200" >&2; exit 78; }
 [ -r "$template" ] || { echo "setup.sh: $template is missing: run it from a docusign-input checkout" >&2; exit 78; }
+
+# curl's config file takes a quoted value with \ and " escaped: a password holding either
+# would otherwise reach Elasticsearch changed (and be refused as wrong credentials).
+quoted() {
+    printf '%s' "$1" | sed 's/[\\"]/\\&/g'
+}
 
 credentials() {
     if [ -n "${ES_API_KEY:-}" ]; then
-        printf 'header = "Authorization: ApiKey %s"\n' "$ES_API_KEY"
+        printf 'header = "Authorization: ApiKey %s"\n' "$(quoted "$ES_API_KEY")"
     elif [ -n "${ES_USER:-}" ]; then
-        printf 'user = "%s:%s"\n' "$ES_USER" "${ES_PASSWORD:-}"
+        printf 'user = "%s:%s"\n' "$(quoted "$ES_USER")" "$(quoted "${ES_PASSWORD:-}")"
     fi
 }
 

@@ -108,3 +108,28 @@ def test_setup_script_says_unreachable_not_refused_when_nothing_answers() -> Non
     assert done.returncode == 69, err
     assert "could not reach Elasticsearch" in err and "refused the template" not in err
     assert "s3cret-pw" not in err + done.stdout.decode()
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="curl is not installed")
+@pytest.mark.parametrize("password", ['s3"cret', "s3\\cret"], ids=["a quote", "a backslash"])
+def test_setup_script_sends_a_password_holding_a_quote_or_backslash_intact(password) -> None:
+    """The credentials reach curl as a config line in double quotes: an unescaped `"` or `\\`
+    changed the password, and Elasticsearch refused it ("check the credentials")."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from receivers import ElasticsearchReceiver
+
+    with ElasticsearchReceiver(user="elastic", password=password) as es:
+        env = dict(os.environ, ES_URL=es.url, ES_USER="elastic", ES_PASSWORD=password)
+        done = subprocess.run(["sh", str(REPO / "elasticsearch" / "setup.sh")], env=env,
+                              capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr.decode()
+    assert password not in done.stderr.decode() + done.stdout.decode()
+
+
+def test_setup_script_without_es_url_is_one_line_exit_78() -> None:
+    """The header promises 78 for a missing setting; `${ES_URL:?}` exited 2 naming line 18."""
+    env = {k: v for k, v in os.environ.items() if k != "ES_URL"}
+    done = subprocess.run(["sh", str(REPO / "elasticsearch" / "setup.sh")], env=env,
+                          capture_output=True, timeout=30)
+    err = done.stderr.decode()
+    assert done.returncode == 78 and "ES_URL" in err and len(err.splitlines()) == 1, err
