@@ -592,26 +592,15 @@ def cmd_status(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _status_poll_interval(args: argparse.Namespace) -> float | None:
     """The staleness basis given to `status` (--poll-interval or DOCUSIGN_POLL_INTERVAL, the
-    runs' own setting), or None: the interval the latest run recorded."""
-    from .settings import MAX_POLL_INTERVAL_S, format_duration
-    from .timestamps import parse_duration_s
+    runs' own setting, read by its own parser), or None: the interval the latest run recorded."""
+    from .settings import parse_setting
 
     given = getattr(args, "poll_interval", None)
     name = "--poll-interval" if given else "DOCUSIGN_POLL_INTERVAL"
     text = given or os.environ.get("DOCUSIGN_POLL_INTERVAL")
     if not text:
         return None
-    try:
-        seconds = parse_duration_s(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= MAX_POLL_INTERVAL_S:
-        most = format_duration(MAX_POLL_INTERVAL_S)
-        raise ConfigError(
-            f"{name} {text!r} is not a duration above 0 and at most {most}",
-            "give e.g. 60, 90s or 5m",
-        )
-    return seconds
+    return float(parse_setting("poll_interval", text, name))
 
 
 def cmd_checkpoint_show(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -59,6 +59,7 @@ __all__ = [
     "load_settings",
     "specs_for",
     "setting_spec",
+    "parse_setting",
     "looks_like_key_material",
     "same_user",
     "DEFAULT_REDIRECT_URI",
@@ -972,6 +973,12 @@ def specs_for(command: str | None = None) -> tuple[Spec, ...]:
 
 def setting_spec(key: str) -> Spec:
     return _SPECS[key]
+
+
+def parse_setting(key: str, text: str, label: str) -> Any:
+    """One setting's value from text given outside the settings' layers (`status
+    --poll-interval`), by the setting's own parser: the same rules, maximum and messages."""
+    return _SPECS[key].parse(_Value(text, label))
 
 
 #: The keys ``load_settings`` reads from its ``flags`` mapping (argparse dest names).
