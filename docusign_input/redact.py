@@ -7,8 +7,9 @@ Scrubbed: both log formats (before JSON encoding, so a secret holding ``"`` or `
 found), exception messages (`errors.ConnectorError.line`), DocuSign's error bodies, the failure
 records saved in the checkpoint, `status` and `check` output.
 
-Besides the registered values, three shapes are masked whoever wrote them: a PEM block (or what
-is left of one), the password of a ``scheme://user:password@`` URL, and the value of a
+Besides the registered values, four shapes are masked whoever wrote them: a PEM block (or what
+is left of one), a JWT-shaped token (an access token pasted into the wrong setting, before any
+was minted), the password of a ``scheme://user:password@`` URL, and the value of a
 ``shared_key=`` / ``password=`` / ``token=`` query option. So messages must never spell PEM armour
 themselves (``settings.pem_line`` assembles it only for tests and key checks).
 
@@ -40,6 +41,9 @@ _SECRET_OPTION = re.compile(
 _CONSENT_CLIENT_ID = re.compile(r"(client_id=)[^&\s'\"]+")
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.")
+#: A whole JWT-shaped token: a JSON header, a payload (DocuSign's access tokens' is not JSON)
+#: and a signature; what an access token or assertion looks like before anything registered it.
+_TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")
 
 
 class Redactor:
@@ -123,6 +127,8 @@ class Redactor:
             return text
         if "-----BEGIN" in text:
             text = _PEM_BLOCK.sub(KEY_HIDDEN, text)
+        if "eyJ" in text:
+            text = _TOKEN.sub(MASK, text)
         if "://" in text:
             text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
         if "=" in text:

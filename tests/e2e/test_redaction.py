@@ -82,6 +82,23 @@ def test_an_output_url_password_the_url_syntax_misreads_is_not_echoed(connector,
     assert secret not in err and "DOCUSIGN_OUTPUT" in err and len(err.splitlines()) == 1
 
 
+#: The shape of a DocuSign access token: a JWT header, then a payload that is not JSON.
+TOKEN = "eyJ0eXAiOiJNVCIsImFsZyI6IlJTMjU2In0.AQoAAAABAAUABwCAsecretpayload.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("args, env", [
+    (["--page-size", TOKEN], {}), (["--organization-id", TOKEN], {}),
+    ([], {"DOCUSIGN_USER_ID": TOKEN}), ([], {"DOCUSIGN_ENVIRONMENT": TOKEN}),
+], ids=["a flag", "an ID flag", "the user ID", "the environment"])
+def test_an_access_token_put_in_a_setting_is_not_echoed(connector, args, env):
+    """Settings errors quote the value given: an access token pasted into the wrong setting
+    (nothing registered it: no token was minted yet) was echoed whole."""
+    proc = connector.run("run", *args, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 78, err
+    assert "secretpayload" not in err and len(err.splitlines()) == 1
+
+
 def test_a_secret_holding_quotes_and_backslashes_is_masked_in_json_logs() -> None:
     redactor = Redactor()
     secret = 'se"cr\\et-value'
