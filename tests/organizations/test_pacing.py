@@ -37,3 +37,28 @@ def test_the_fleet_exit_code_is_the_most_severe():
     assert most_severe([75, 65, 0]) == 65
     assert most_severe([75, 77, 78, 70]) == 78
     assert most_severe([74, 70, 75]) == 70
+
+
+def test_each_format_names_the_organization_where_the_contract_says():
+    from docusign_input.fleet import annotate
+    from docusign_input.formats import mapper
+
+    event = {"eventId": "e1", "timestamp": "2026-12-06T10:00:00Z", "action": "Login",
+             "organizationId": "0a0b0c0d-0000-4000-8000-000000000009"}
+    raw = annotate("raw", "acme", None)(dict(event))
+    assert list(raw)[-1] == "docusign_input" and raw["docusign_input"] == {"organization": "acme"}
+    assert {k: raw[k] for k in event} == event
+    known = "0a0b0c0d-0000-4000-8000-000000000001"
+    assert annotate("raw", "acme", known)(dict(event))["docusign_input"] == {
+        "organization": "acme", "organization_id": known}
+    ecs = mapper("ecs")
+    assert annotate("ecs", "acme", None)(ecs(dict(event)))["organization"] == {
+        "id": event["organizationId"], "name": "acme"}
+    assert annotate("ecs", "acme", known)(ecs(dict(event)))["organization"]["id"] == known
+    ocsf = annotate("ocsf", "acme", known)(mapper("ocsf")(dict(event)))
+    assert ocsf["metadata"]["tenant_uid"] == known
+    assert {"name": "organization", "value": "acme"} in ocsf["metadata"]["tags"]
+    from schema_checks import ecs_problems, ocsf_problems
+
+    assert ocsf_problems(ocsf) == []
+    assert ecs_problems(annotate("ecs", "acme", known)(ecs(dict(event)))) == []
