@@ -11,16 +11,11 @@ PackedForward frames. No sockets here (settings read the URL grammar from this m
 
 from __future__ import annotations
 
-import base64
-import gzip
-import secrets
 import struct
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 from urllib.parse import parse_qsl, urlsplit
-
-import msgpack
 
 from .formats import record_timestamp
 from .redact import MASK, register
@@ -196,6 +191,12 @@ def encode_frames(
 ) -> list[Frame]:
     """The page as PackedForward frames: ``[tag, bin(entries), {"chunk", "size"[, "compressed"]}]``,
     each entry ``[EventTime, record]``. An event larger than a frame travels alone."""
+    # Imported here: settings read the URL grammar from this module, and a command that sends
+    # nothing (status, check with stdout, a stdout run) need not load msgpack and gzip.
+    import gzip
+
+    import msgpack
+
     packer = msgpack.Packer(default=_beyond_64_bits, use_bin_type=True)
     make_id = new_chunk_id or _new_chunk_id
     frames: list[Frame] = []
@@ -226,6 +227,9 @@ def encode_frames(
 
 
 def _new_chunk_id() -> str:
+    import base64
+    import secrets
+
     return base64.b64encode(secrets.token_bytes(16)).decode("ascii")
 
 
