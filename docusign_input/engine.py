@@ -24,6 +24,8 @@ __all__ = [
     "Step",
     "stream_head",
     "next_step",
+    "due_events",
+    "cycle_rate",
     "INGESTION_LAG",
     "Start",
     "plan_page",
@@ -214,7 +216,14 @@ SHORT_AND_RECENT = "short page of recent events"
 
 
 def stream_head(
-    sent_cursor: str, page: Page, *, page_size: int, now: datetime, poll_interval_s: float
+    sent_cursor: str,
+    page: Page,
+    *,
+    page_size: int,
+    now: datetime,
+    poll_interval_s: float,
+    due_events: float | None = None,
+    previous_short: bool = False,
 ) -> Head:
     """Has the sync reached the stream's head with this page?
 
@@ -228,6 +237,14 @@ def stream_head(
     account's single event ingested early in a long interval may miss it, and then the next
     answer (empty, the cursor unmoved) ends the sync: one request more. Events without a usable
     timestamp fall back to the cursor rule the same way.
+
+    Timestamps place a page only to within the ingestion lag, so a short answer in the middle of
+    a backlog less than a few minutes old looks like the head too. `due_events` (the events the
+    account's recent rate says were due since the last head, less those received before this
+    page; see due_events) tells them apart on a busy account: when at least half a page more was
+    due than this page holds, it is a short answer, and the sync goes on, once: a second short
+    page in a row (`previous_short`) is the head whatever was due, so a rate that dropped costs
+    one request, never a loop.
     """
     if page.end_cursor == sent_cursor:
         return Head(True, UNMOVED)
@@ -238,8 +255,26 @@ def stream_head(
     for event in reversed(page.events):  # the newest ingested come last: usually one look
         timestamp = event.get("timestamp")
         if isinstance(timestamp, str) and _order_key(timestamp) >= threshold:
-            return Head(True, SHORT_AND_RECENT)
+            behind = due_events is not None and due_events - len(page.events) >= page_size / 2
+            return Head(False) if behind and not previous_short else Head(True, SHORT_AND_RECENT)
     return Head(False)
+
+
+def due_events(
+    rate_per_s: float | None, since_head_s: float, received: int
+) -> float | None:
+    """The events still due at the stream's head: the account's rate (events a second over the
+    last cycle from head to head) times the time since the last head, less what came since.
+    None without a rate (the first cycle of a process, a scheduled run): the rule then uses
+    timestamps alone."""
+    if rate_per_s is None or not since_head_s >= 0:
+        return None
+    return rate_per_s * since_head_s - received
+
+
+def cycle_rate(events: int, cycle_s: float) -> float | None:
+    """Events a second over one cycle from the stream's head to the head again."""
+    return events / cycle_s if cycle_s > 0 else None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from .engine import (
     EMPTY_STREAK_MAX_S,
     Page,
     PagePlan,
+    cycle_rate,
+    due_events,
     newest_instant,
     next_step,
     plan_page,
@@ -135,6 +137,10 @@ class Collector:
         self.following = False
         #: The rate-limit reserve's warning is said once per stretch of low allowance.
         self._reserve_warned = False
+        #: When the stream's head was last reached (clock seconds), and the account's rate over
+        #: the last cycle from head to head: what tells a short answer from the head when busy.
+        self._head_at: float | None = None
+        self._rate_per_s: float | None = None
         #: The checkpoint as last saved: what a failure is recorded on, and where a stop stands.
         self.current: Checkpoint | None = None
         #: Events delivered by this process, for the stop line.
@@ -173,6 +179,8 @@ class Collector:
         empty_since: float | None = None
         next_progress = started + self.PROGRESS_EVERY_S
         rejected_once = False
+        received = 0  # events (duplicates included) since the last head
+        previous_short = False
         while True:
             if self.stopper.stopping:
                 raise Stopped()
@@ -201,13 +209,21 @@ class Collector:
             result.duplicates += plan.duplicates
             if plan.duplicates:
                 self.reporter.debug("dropped events already delivered", duplicates=plan.duplicates)
+            now_s = self.clock()
+            head_at = self._head_at
             head = stream_head(
                 cursor,
                 page,
                 page_size=self.page_size,
                 now=self.now(),
                 poll_interval_s=self.poll_interval_s,
+                due_events=due_events(
+                    self._rate_per_s, now_s - head_at if head_at else -1.0, received
+                ),
+                previous_short=previous_short,
             )
+            received += len(page.events)
+            previous_short = len(page.events) < self.page_size
             step = next_step(
                 head,
                 follow=self.following,
@@ -216,6 +232,9 @@ class Collector:
             )
             if step.action != "drain":
                 result.head, result.next_sync_in_s = head.reason, step.wait_s
+                if head_at is not None:
+                    self._rate_per_s = cycle_rate(received, now_s - head_at)
+                self._head_at = now_s
                 break
             now_m = self.monotonic()
             if page.events:
@@ -229,10 +248,12 @@ class Collector:
                     pages=result.pages,
                 )
                 result.head, result.next_sync_in_s = "empty pages", self.poll_interval_s
+                self._head_at = None
                 break
             if not self.following and step.wait_s > self.backoff.max_hint_s:
                 # A scheduled run does not sit out the reserve's pause: the next run continues.
                 result.head = "rate-limit reserve"
+                self._head_at = None
                 break
             if now_m >= next_progress:
                 self._progress(result, now_m - started)

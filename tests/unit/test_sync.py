@@ -359,3 +359,44 @@ def test_a_scheduled_run_ends_rather_than_sit_out_a_long_reserve_pause(tmp_path)
     c, out, store = collector(tmp_path, source, backoff=RUN_BACKOFF)
     result = c.sync(Checkpoint("development", "u"))
     assert source.calls == [""] and c.sleeps == [] and result.head == "rate-limit reserve"
+
+
+def test_follow_of_a_busy_account_reads_past_a_short_answer_to_the_head(tmp_path):
+    """Cycle by cycle, page size 2: once a cycle from head to head has set the rate (3 events a
+    minute), a one-event answer while 3 were due is read past at once, not waited on."""
+    clock = [NOW_S]
+    pages = iter([
+        [Page([recent(1)], "c1")],                     # cycle 1: the head (no rate yet)
+        [Page([recent(2), recent(3)], "c2"), Page([recent(4)], "c3")],  # cycle 2: rate known
+        [Page([recent(5)], "c4"), Page([recent(6), recent(7)], "c5"), Page([], "c5")],
+    ])
+
+    class Cycles(Source):
+        def __init__(self) -> None:
+            super().__init__({})
+            self.cycle: list[Page] = []
+
+        def fetch(self, cursor: str, limit: int) -> Page:
+            self.calls.append(cursor)
+            if not self.cycle:
+                self.cycle = list(next(pages))
+            return self.cycle.pop(0)
+
+    source = Cycles()
+    c, out, store = collector(tmp_path, source)
+    c.clock = lambda: clock[0]
+    stopper = c.stopper
+
+    def sleep(seconds: float) -> None:
+        c.sleeps.append(seconds)  # type: ignore[attr-defined]
+        clock[0] += seconds
+        if len(c.sleeps) == 3:  # type: ignore[attr-defined]
+            stopper._requested = True
+            raise Stopped()
+
+    stopper.sleep = sleep  # type: ignore[method-assign]
+    with pytest.raises(Stopped):
+        c.follow(Checkpoint("development", "u"))
+    assert c.sleeps == [60, 60, 60]
+    # Cycle 2 had 3 events in 60 s; cycle 3's one-event answer came with 3 due: read past it.
+    assert out.pages == [["e1"], ["e2", "e3"], ["e4"], ["e5"], ["e6", "e7"]]
