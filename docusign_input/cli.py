@@ -19,6 +19,7 @@ from . import __version__
 from .errors import (
     EXIT_CONFIG,
     EXIT_INTERNAL,
+    EXIT_IO,
     EXIT_OK,
     EXIT_UNHEALTHY,
     ConfigError,
@@ -106,7 +107,7 @@ _COMMAND_EXITS: dict[str, tuple[tuple[int, str], ...]] = {
     "check": ((0, "every check passed"), (2, ""), (65, ""), (70, ""),
               (74, "the checkpoint cannot be written, or the output refused"), (75, ""),
               (77, ""), (78, "")),
-    "consent-url": ((0, "the URL is printed"), (2, ""), (70, ""),
+    "consent-url": ((0, "the URL is printed"), (2, ""), (70, ""), (74, ""),
                     (78, "the environment or the integration key is missing or malformed")),
     "status": ((0, "healthy"), (1, ""), (2, ""), (70, ""),
                (74, "the checkpoint cannot be read (permissions)"),
@@ -433,6 +434,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader of stdout went away (`status | head -1`): an output that cannot be written,
+        # not a bug. `run` never gets here: its output turns a closed pipe into an OutputError.
+        from .output import silence_stdout
+
+        silence_stdout()
+        reporter.error(
+            "stdout was closed by its reader before the output was written in full; nothing "
+            "was changed (read the whole output, or send it to a file)",
+            exit_code=EXIT_IO,
+        )
+        return EXIT_IO
     except Exception as exc:  # a bug of ours: one line, no traceback unless asked for
         if reporter.threshold <= 10:
             import traceback

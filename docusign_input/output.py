@@ -26,7 +26,9 @@ from .errors import OutputError
 from .formats import Mapper, mapper
 from .signals import Stopped, stop_deadline, waiting_on
 
-__all__ = ["Output", "StdoutOutput", "FormattedOutput", "open_output", "encode_page"]
+__all__ = [
+    "Output", "StdoutOutput", "FormattedOutput", "open_output", "encode_page", "silence_stdout",
+]
 
 
 class Output(Protocol):
@@ -81,7 +83,7 @@ class StdoutOutput:
                 self.stream.flush()
         except (OSError, ValueError) as exc:
             if self.stream is sys.stdout.buffer:
-                _silence_stdout()
+                silence_stdout()
             reason = "the reader closed it" if isinstance(exc, BrokenPipeError) else str(exc)
             raise OutputError(
                 f"cannot write events to stdout ({reason})",
@@ -109,7 +111,7 @@ class StdoutOutput:
         while _unread(fd) > 0:
             if _reader_gone(fd):
                 if self.stream is sys.stdout.buffer:
-                    _silence_stdout()
+                    silence_stdout()
                 raise OutputError(
                     "cannot deliver events on stdout (the reader closed it before reading them)",
                     "the events it did not read were not checkpointed and will be delivered by "
@@ -154,7 +156,7 @@ def _reader_gone(fd: int) -> bool:
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After a broken pipe, point fd 1 at /dev/null so that the interpreter's final flush does
     not print a traceback-like warning on stderr."""
     try:

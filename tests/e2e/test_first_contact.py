@@ -28,7 +28,7 @@ NOT_USED = {
 EXIT_CODES = {
     "run": {0, 2, 65, 70, 74, 75, 77, 78},
     "check": {0, 2, 65, 70, 74, 75, 77, 78},
-    "consent-url": {0, 2, 70, 78},
+    "consent-url": {0, 2, 70, 74, 78},
     "status": {0, 1, 2, 70, 74, 78},
     "checkpoint show": {0, 2, 70, 74, 78},
     "checkpoint reset": {0, 2, 70, 74, 75, 78},
@@ -176,3 +176,32 @@ def test_durations_are_accepted_for_max_lag_and_poll_interval(simulator, connect
     # The simulator is not DocuSign: no rate-limit warning against it (the warning against
     # DocuSign: tests/unit/test_settings.py::test_poll_interval_below_a_minute_warns_...).
     assert "30 s" in text and "is below 60 s" not in text
+
+
+@pytest.mark.parametrize(
+    "command", [("status",), ("checkpoint", "show"), ("consent-url",), ("check",)]
+)
+def test_a_closed_stdout_is_74_with_one_line_not_an_internal_error(connector, command):
+    """`status | head -1` with the reader gone before the write: it was exit 70, "internal error
+    (BrokenPipeError) ... This is a bug"; a closed stdout is the table's 74 ("stdout closed")."""
+    import os
+    import subprocess
+
+    from connector_support import connector_command
+
+    assert connector.run("run").returncode == 0  # a checkpoint for status and show
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes anything
+    try:
+        proc = subprocess.run(
+            connector_command() + list(command), env=connector.env, stdout=write_end,
+            stderr=subprocess.PIPE, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 74, proc.stderr.decode()
+    assert [ln for ln in lines if "error" in ln] == lines[-1:], lines
+    assert "stdout was closed" in lines[-1]
+    assert "internal error" not in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
