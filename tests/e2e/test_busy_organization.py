@@ -54,7 +54,7 @@ def test_follow_at_the_head_makes_one_request_per_poll_interval(tmp_path):
         reader.start()  # the connector counts a page delivered once the pipe is read
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and sim.stream_requests < 6:
+            while time.monotonic() < deadline and sim.stream_requests < 5:
                 time.sleep(0.2)
         finally:
             proc.send_signal(signal.SIGTERM)

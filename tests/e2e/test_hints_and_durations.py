@@ -18,7 +18,7 @@ UNUSABLE = ["1e999", "-5", "nan", "soon"]
 def test_an_unusable_retry_after_is_ignored_with_one_warning(connector: Connector, value):
     sim = connector.sim
     ids = sim.append_events(3, backdate_s=60)
-    sim.inject(Fault("http_429", count=2, retry_after=value))
+    sim.inject(Fault("http_429", count=1, retry_after=value))
     done = connector.run("run", "--backfill-start", "10m")
     stderr = done.stderr.decode()
     assert done.returncode == 0, stderr
