@@ -28,6 +28,8 @@ from loki_support import LokiServer, TenantProxy
 
 #: Runs a step against the simulator, the run's environment and work directory.
 Step = Callable[[Any, Dict[str, str], Path], None]
+#: Runs once the events are in Loki: (simulator, environment, work, Loki, tenant, notes).
+Then = Callable[[Any, Dict[str, str], Path, LokiServer, str, Dict[str, Any]], None]
 
 
 @dataclass
@@ -42,7 +44,9 @@ class LokiRun:
     setup: Step
     backfill: str = "earliest"
     #: after every event the simulator holds is in Loki (or the wait ran out): e.g. a replay
-    then: Step | None = None
+    then: Then | None = None
+    #: a ruler rule file installed for the tenant before Fluent Bit starts
+    rules: Path | None = None
     wait_s: float = 150
     #: SimulatorConfig fields beyond the seed (e.g. retention_days)
     simulator: Dict[str, Any] = field(default_factory=dict)
@@ -69,8 +73,10 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
     notes: Dict[str, Any] = {}
     with Simulator(SimulatorConfig(seed=len(run.tenant), rate_limits=False,
                                    **run.simulator)) as sim, \
-            TenantProxy(loki, run.tenant, free_port()) as proxy:
+            _proxy(loki, run.tenant) as proxy:
         run.setup(sim, {}, work)
+        if run.rules is not None:
+            loki.write_rules(run.tenant, run.rules)
         key = sim.write_private_key(work / "key.pem")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCUSIGN_")}
         env.update(sim.env(key))
@@ -80,7 +86,7 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
         fluent_bit = FluentBit(run.binary, config, env, work / "fluent-bit.log")
         connector: subprocess.Popen | None = None
         beside = {**env, "DOCUSIGN_CHECKPOINT": str(work / "checkpoints" / "beside.json"),
-                  "DOCUSIGN_FORWARD_ACK_TIMEOUT": "10"}
+                  "DOCUSIGN_FORWARD_ACK_TIMEOUT": "10", "DOCUSIGN_POLL_INTERVAL": "5"}
 
         def start_connector() -> subprocess.Popen:
             return subprocess.Popen(
@@ -102,7 +108,8 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
             notes["all_stored"] = wait_until(lambda: ids() <= stored(), run.wait_s, 1.0)
             notes["seconds"] = round(time.monotonic() - started, 1)
             if run.then is not None:
-                run.then(sim, {**env, **(beside if forward else {})}, work)
+                run.then(sim, {**env, **(beside if forward else {})}, work, loki, run.tenant,
+                         notes)
                 notes["after_then"] = wait_until(lambda: ids() <= stored(), run.wait_s, 1.0)
                 time.sleep(3)  # what Fluent Bit still pushes arrives now
         finally:
@@ -115,6 +122,16 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
     if (work / "connector.log").exists():
         logs += "\n--- connector ---\n" + (work / "connector.log").read_text(errors="replace")
     return LokiOutcome(expected, loki.entries(run.tenant), logs, notes, list(proxy.statuses))
+
+
+def _proxy(loki: LokiServer, tenant: str) -> TenantProxy:
+    """On a free port (another program may take one between probe and bind: try again)."""
+    for _attempt in range(5):
+        try:
+            return TenantProxy(loki, tenant, free_port())
+        except OSError:
+            continue
+    return TenantProxy(loki, tenant, free_port())
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -42,6 +42,10 @@ server:
   grpc_listen_address: 127.0.0.1
   grpc_listen_port: ${LOKI_GRPC_PORT}
   log_level: warn
+  # a query answer travels from querier to frontend over gRPC: at the 4 MB default an answer of
+  # more than ~5,000 events never arrives and the query times out after a minute (measured)
+  grpc_server_max_recv_msg_size: 104857600
+  grpc_server_max_send_msg_size: 104857600
 common:
   path_prefix: ${LOKI_DIR}
   instance_addr: 127.0.0.1
@@ -65,6 +69,10 @@ schema_config:
         period: 24h
 frontend:
   address: 127.0.0.1
+frontend_worker:
+  grpc_client_config:
+    max_send_msg_size: 104857600
+    max_recv_msg_size: 104857600
 ingester:
   lifecycler:
     min_ready_duration: 0s

@@ -35,7 +35,7 @@ def _three_days(sim, _env, _work):
     sim.seed_backlog(600, days=2.99)
 
 
-def _replay_three_days(sim, env, work):
+def _replay_three_days(sim, env, work, _loki, _tenant, _notes):
     """`checkpoint reset --to 3d` between two of Fluent Bit's runs of the connector (retried
     while a run holds the lock), then a few new events: the next run replays three days into
     streams that already hold them and the present."""
