@@ -82,6 +82,7 @@ def localize(path: Path, work: Path, forward_port: int) -> Path:
     text = path.read_text(encoding="utf-8")
     swaps = [("/var/lib/fluent-bit/storage", str(work / "storage")),
              ("/var/lib/fluent-bit/docusign-input/", str(work / "checkpoints") + "/"),
+             ("/var/log/docusign-input/", str(work / "checkpoints") + "/"),
              (INSTALLED, str(CONNECTOR))]
     for old, new in swaps:
         text = text.replace(old, new)
@@ -190,7 +191,9 @@ class Destination:
     @staticmethod
     def _loki(receiver: Any) -> List[Arrival]:
         out = []
-        for _labels, ns, line in list(receiver.entries):
+        for labels, ns, line in list(receiver.entries):
+            if labels.get("service_name") == "docusign-input":
+                continue  # the connector's diagnostics, not events
             record = json.loads(line)
             out.append(Arrival(_event_id(record), ns, 1, record))
         return out
@@ -404,7 +407,8 @@ def run_case(case: Case, work: Path) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
     forward_port = free_port()
     config = localize(case.config, work, forward_port)
-    [output] = load_fluent_bit(case.config).outputs
+    [output] = [o for o in load_fluent_bit(case.config).outputs
+                if o["match"] == "docusign.monitor"]
     slow = case.kind == "restart"
     dest = Destination(output["name"], delay_s=0.3 if slow else 0.0)
     notes: Dict[str, Any] = {}

@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from fluentbit_support import (
     CONNECTOR,
@@ -86,14 +86,17 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
         fluent_bit = FluentBit(run.binary, config, env, work / "fluent-bit.log")
         connector: subprocess.Popen | None = None
         beside = {**env, "DOCUSIGN_CHECKPOINT": str(work / "checkpoints" / "beside.json"),
-                  "DOCUSIGN_FORWARD_ACK_TIMEOUT": "10", "DOCUSIGN_POLL_INTERVAL": "5"}
+                  "DOCUSIGN_FORWARD_ACK_TIMEOUT": "10", "DOCUSIGN_POLL_INTERVAL": "5",
+                  "DOCUSIGN_LOG_FORMAT": "json"}
 
         def start_connector() -> subprocess.Popen:
             return subprocess.Popen(
                 [str(CONNECTOR), "run", "--follow", "--output",
                  f"forward://127.0.0.1:{forward_port}?tag=docusign.monitor"],
                 env=beside, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=open(work / "connector.log", "ab"), start_new_session=True)
+                # as its unit does: stderr appended to the file the config's tail input reads
+                stderr=open(work / "checkpoints" / "diagnostics.log", "ab"),
+                start_new_session=True)
 
         def stored() -> set:
             return {_event_id(line) for _labels, _ns, line in loki.entries(run.tenant)}
@@ -107,6 +110,10 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
             ids = lambda: set(sim.event_ids())  # noqa: E731
             notes["all_stored"] = wait_until(lambda: ids() <= stored(), run.wait_s, 1.0)
             notes["seconds"] = round(time.monotonic() - started, 1)
+            # the connector's diagnostics written so far reach Loki too (tail input)
+            wait_until(lambda: not _diagnostics_missing(loki, run.tenant, work), 60, 2.0)
+            notes["diagnostics_written"] = len(_diagnostics_written(work))
+            notes["diagnostics_missing"] = _diagnostics_missing(loki, run.tenant, work)
             if run.then is not None:
                 run.then(sim, {**env, **(beside if forward else {})}, work, loki, run.tenant,
                          notes)
@@ -119,9 +126,39 @@ def run_into_loki(run: LokiRun, loki: LokiServer, work: Path) -> LokiOutcome:
             kill_strays(str(work))
         expected = {i: json.loads(sim.event_bytes(i)) for i in sim.event_ids()}
     logs = fluent_bit.log_text()
-    if (work / "connector.log").exists():
-        logs += "\n--- connector ---\n" + (work / "connector.log").read_text(errors="replace")
+    for diagnostics in sorted((work / "checkpoints").glob("*diagnostics.log")):
+        logs += "\n--- connector ---\n" + diagnostics.read_text(errors="replace")
     return LokiOutcome(expected, loki.entries(run.tenant), logs, notes, list(proxy.statuses))
+
+
+DIAGNOSTICS = '{source="docusign", service_name="docusign-input"}'
+
+
+def _diagnostic_key(line: str) -> Tuple[str | None, str]:
+    """(time, message) of a diagnostics line; a line that is not JSON is its own message."""
+    try:
+        obj = json.loads(line)
+        return str(obj["time"]), str(obj["message"])
+    except (ValueError, KeyError, TypeError):
+        return None, line
+
+
+def _diagnostics_written(work: Path) -> List[Tuple[str | None, str]]:
+    out = []
+    for path in sorted((work / "checkpoints").glob("*diagnostics.log")):
+        out += [_diagnostic_key(ln) for ln in path.read_text(errors="replace").splitlines()
+                if ln.strip()]
+    return out
+
+
+def _diagnostics_missing(loki: LokiServer, tenant: str, work: Path) -> int:
+    """How many lines of the diagnostics files Loki does not hold (as level error if not JSON)."""
+    held = set()
+    for _labels, _ns, line in loki.entries(tenant, DIAGNOSTICS):
+        obj = json.loads(line)
+        held.add((str(obj["time"]), str(obj["message"])) if "time" in obj
+                 else (None, str(obj["message"])))
+    return sum(1 for key in _diagnostics_written(work) if key not in held)
 
 
 def _proxy(loki: LokiServer, tenant: str) -> TenantProxy:

@@ -186,7 +186,8 @@ class LokiServer:
             raise LokiError(status, body.decode(errors="replace"))
         return json.loads(body)
 
-    def entries(self, tenant: str, selector: str = '{source="docusign"}',
+    def entries(self, tenant: str,
+                selector: str = '{source="docusign", service_name="docusign-monitor"}',
                 start_ns: int | None = None, end_ns: int | None = None,
                 ) -> List[Tuple[Dict[str, str], int, str]]:
         """Every log entry the selector finds from 8 days ago to an hour ahead, oldest first:

@@ -74,6 +74,9 @@ def test_a_day_of_backfill_arrives_in_loki_once_whole_with_its_own_time(loki, lo
             "source": "docusign", "service_name": "docusign-monitor",
             "event_hour": event["timestamp"][:13]}
         assert not {"eventId", "userId", "ipAddress"} & set(labels)
+    # the connector's diagnostics, through the config's tail input, under their own label
+    assert outcome.notes["diagnostics_written"] > 0
+    assert outcome.notes["diagnostics_missing"] == 0, context
     print(f"{run.tenant}: {len(counts)} events, worst time error {worst_ns} ns, {outcome.notes}")
 
 

@@ -4,9 +4,9 @@
    newest ("too far behind"); Fluent Bit (4.2.8 and 5.1.1 alike: `HTTP status=400 Not
    retrying`) drops the chunk, and the connector has already checkpointed it. The configs label
    each entry with the hour of its event time (`event_hour`), so no stream spans more than an
-   hour: a day of backfill (test_loki_delivery) and a `checkpoint reset --to 3d` replay into
-   live streams are stored whole, once (Loki drops an entry identical in time and line to one
-   it holds).
+   hour: a day of backfill (test_loki_delivery) and a three-day replay into live streams
+   (the checkpoint lost, the 3d backfill again) are stored whole, once (Loki drops an entry
+   identical in time and line to one it holds).
 2. Entries older than `reject_old_samples_max_age` (168 h by default, against Loki's clock at
    push time) are refused whatever the labels. A backfill reaching past it loses those events;
    the loss is not silent: Fluent Bit logs an error with Loki's reason for each refused push, and
@@ -36,14 +36,17 @@ def _three_days(sim, _env, _work):
 
 
 def _replay_three_days(sim, env, work, _loki, _tenant, _notes):
-    """`checkpoint reset --to 3d` between two of Fluent Bit's runs of the connector (retried
-    while a run holds the lock), then a few new events: the next run replays three days into
-    streams that already hold them and the present."""
-    checkpoint = str(work / "checkpoints" / "loki.json")
-    reset = lambda: subprocess.run(  # noqa: E731
-        [str(CONNECTOR), "checkpoint", "reset", "--to", "3d"], capture_output=True,
-        env={**env, "DOCUSIGN_CHECKPOINT": checkpoint}, timeout=60).returncode == 0
-    assert wait_until(reset, 60, 2.0), "checkpoint reset never succeeded"
+    """The checkpoint lost (a new disk, an organization moved to another shard) between two of
+    Fluent Bit's runs of the connector, then a few new events: the next run starts again per
+    DOCUSIGN_BACKFILL_START=3d and sends three days again into streams that already hold them
+    and the present. (`checkpoint reset [--to 3d]` sends nothing again: the checkpoint keeps the
+    recent eventIds and the connector drops them, measured: events=20 duplicates=600.)"""
+    checkpoint = work / "checkpoints" / "loki.json"
+    idle = lambda: subprocess.run(  # noqa: E731  # exit 75 while a run holds the lock
+        [str(CONNECTOR), "status"], capture_output=True,
+        env={**env, "DOCUSIGN_CHECKPOINT": str(checkpoint)}, timeout=60).returncode != 75
+    assert wait_until(idle, 60, 2.0)
+    checkpoint.unlink()
     sim.append_events(20)
 
 
@@ -87,8 +90,9 @@ def test_a_three_day_replay_into_live_streams_is_stored_once(loki, loki_fleet, r
     assert max(counts.values()) == 1, "an event is in Loki twice"
     assert set(outcome.proxy_statuses) == {204}, context
     assert loki.discarded(run.tenant) == {}
-    replayed = [ln for ln in outcome.logs.splitlines() if "sync done" in ln]
-    assert any(f"events={n}" in ln for ln in replayed for n in range(600, 700)), replayed
+    syncs = [json.loads(ln) for ln in outcome.logs.splitlines()
+             if ln.startswith("{") and '"sync done"' in ln]  # the connector's diagnostics
+    assert any(600 <= s["events"] < 700 for s in syncs[1:]), syncs  # the replay
     print(f"{run.tenant}: {outcome.notes}; pushes {Counter(outcome.proxy_statuses)}")
 
 

@@ -20,6 +20,7 @@ import calendar
 import gzip
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple
@@ -92,6 +93,17 @@ class FluentBitConfig:
     #: not checked against an option set (none vendored); tests/fluentbit's --dry-run on real
     #: Fluent Bit checks them
     filters: List[Dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def events_input(self) -> Dict[str, Any]:
+        """The input the events come in by (exec or forward), not the diagnostics' tail."""
+        [found] = [i for i in self.inputs if i.get("tag") != "docusign.diagnostics"]
+        return found
+
+    @property
+    def events_output(self) -> Dict[str, Any]:
+        [found] = [o for o in self.outputs if o.get("match") == "docusign.monitor"]
+        return found
 
     def parser(self, name: str) -> Dict[str, Any]:
         for p in self.parsers:
@@ -757,6 +769,13 @@ def fluent_bit_loki_push(records: List[Tuple[int, Dict[str, Any]]], out: Dict[st
     labels = dict(item.strip().split("=", 1) for item in out["labels"].split(","))
     values = [[str(t_ns), json.dumps(rec, separators=(",", ":"))] for t_ns, rec in records]
     return json.dumps({"streams": [{"stream": labels, "values": values}]}).encode()
+
+
+def connector_command(command: str) -> Tuple[List[str], str | None]:
+    """An exec input's command as argv, and the file its `2>>` appends stderr to (if any)."""
+    argv = shlex.split(command)
+    redirect = [a for a in argv if a.startswith("2>>")]
+    return [a for a in argv if not a.startswith("2>>")], (redirect[0][3:] if redirect else None)
 
 
 def expand_env(value: str, env: Dict[str, str]) -> str:

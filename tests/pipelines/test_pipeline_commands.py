@@ -10,6 +10,7 @@ from pipeline_support import (
     EXAMPLES_DIR,
     FLUENT_BIT_CONFIGS,
     VECTOR_CONFIGS,
+    connector_command,
     load_fluent_bit,
 )
 
@@ -38,7 +39,7 @@ def _command_lines():
     for path in FLUENT_BIT_CONFIGS:
         for inp in load_fluent_bit(path).inputs:
             if inp["name"] == "exec":
-                argv = shlex.split(inp["command"])
+                argv, _stderr = connector_command(inp["command"])
                 assert argv[0] == "exec", "Fluent Bit runs the command via /bin/sh -c: exec it"
                 argv, env = argv[1:], {}
                 if argv[0] == "env":

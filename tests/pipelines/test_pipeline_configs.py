@@ -3,14 +3,13 @@ with values of the right type, and says what the pipeline facts require."""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import yaml
 from pipeline_support import (
     FLUENT_BIT_CONFIGS,
     FLUENT_BIT_DIR,
     VECTOR_CONFIGS,
+    connector_command,
     fb_normalized,
     fb_on,
     fluent_bit_problems,
@@ -231,7 +230,7 @@ class TestFluentBitConfig:
             assert inp["storage.type"] == "filesystem"
         for out in cfg.outputs:
             assert out["retry_limit"] == "no_limits"
-            assert out["match"] == "docusign.monitor"
+            assert out["match"] in ("docusign.monitor", "docusign.diagnostics")
 
     def test_destination_settings_come_from_the_environment(self, path):
         cfg = load_fluent_bit(path)
@@ -250,14 +249,21 @@ EXEC_CONFIGS = [p for p in FLUENT_BIT_CONFIGS if not p.name.startswith("forward"
 class TestFluentBitExec:
     def test_exec_input_runs_the_connector_as_the_facts_require(self, path):
         cfg = load_fluent_bit(path)
-        [inp] = cfg.inputs
+        inp = cfg.events_input
         dest = path.stem.replace("-follow", "")
-        argv = shlex.split(inp["command"])
+        argv, stderr = connector_command(inp["command"])
+        # the diagnostics (stderr) go to the file the tail input reads, where there is one
+        tails = [i["path"] for i in cfg.inputs if i["name"] == "tail"]
+        assert tails == ([stderr] if stderr else []), (tails, stderr)
         # exec env: the connector replaces the shell and gets the checkpoint as a setting
         assert argv[:3] == ["exec", "env",
                             f"DOCUSIGN_CHECKPOINT=/var/lib/fluent-bit/docusign-input/{dest}.json"]
         if dest == "elasticsearch":  # ECS documents for the data stream's index template
             assert argv.pop(3) == "DOCUSIGN_FORMAT=ecs"
+        if stderr:  # diagnostics as JSON lines, for the tail input's parser
+            assert argv.pop(3) == "DOCUSIGN_LOG_FORMAT=json"
+            assert cfg.parser([i for i in cfg.inputs if i["name"] == "tail"][0]["parser"])[
+                "format"] == "json"
         assert argv[3] == "/usr/local/bin/docusign-input"
         follow = path.stem.endswith("-follow")
         assert argv[4:] == ["run"] + (["--follow"] if follow else [])
@@ -267,8 +273,7 @@ class TestFluentBitExec:
 
     def test_parser_takes_the_event_time_and_keeps_the_field(self, path):
         cfg = load_fluent_bit(path)
-        [inp] = cfg.inputs
-        parser = cfg.parser(inp["parser"])
+        parser = cfg.parser(cfg.events_input["parser"])
         assert parser["format"] == "json"
         assert parser["time_key"] == "timestamp"
         assert parser["time_format"] == "%Y-%m-%dT%H:%M:%S.%L%z"

@@ -63,7 +63,7 @@ def test_compose_fluent_bit_sets_every_variable_its_config_reads(dest):
     assert cfg_path.is_file()
     used = set(re.findall(r"\$\{(\w+)\}", cfg_path.read_text(encoding="utf-8")))
     assert used and used <= set(svc["environment"])
-    [inp] = load_fluent_bit(cfg_path).inputs
+    inp = load_fluent_bit(cfg_path).events_input
     connector = _compose(dest)["services"]["connector"]["command"]
     output = connector[connector.index("--output") + 1]
     assert output == f"forward://{inp['listen']}:{inp['port']}?tag=docusign.monitor"

@@ -97,7 +97,7 @@ def test_fluent_bit_buf_size_boundary_is_buf_size_minus_two():
 
 def _fb_records(conf_name):
     cfg = load_fluent_bit(FLUENT_BIT_DIR / conf_name)
-    [inp] = cfg.inputs
+    inp = cfg.events_input
     parser = cfg.parser(inp["parser"])
     records = [fluent_bit_json_parser(r, parser)
                for r in fgets_records(STDOUT, fluent_bit_size(inp["buf_size"]))]
@@ -151,7 +151,7 @@ def test_fluent_bit_es_output_is_idempotent_in_elasticsearch(fmt):
 @pytest.mark.parametrize("fmt", ["yaml", "conf"])
 def test_fluent_bit_loki_output_is_accepted_by_loki(fmt):
     cfg, records = _fb_records(f"loki.{fmt}")
-    [out] = cfg.outputs
+    out = cfg.events_output
     with LokiReceiver() as loki:
         r = requests.post(loki.url + "/loki/api/v1/push", data=fluent_bit_loki_push(records, out),
                           headers={"Content-Type": "application/json"}, timeout=10)
