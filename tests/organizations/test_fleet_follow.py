@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -44,18 +45,29 @@ class Lines:
             time.sleep(0.05)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_a_failing_organization_and_a_slow_backlog_do_not_hold_up_the_others(tmp_path):
     with Simulator() as sim:
         big = sim.add_organization("big", backlog=3000, own_key=False)
         idle = sim.add_organization("idle", own_key=False)
         broken = sim.add_organization("broken", own_key=False)
         revoked = sim.add_organization("revoked", own_key=False)
+        sim.add_organization("unreachable", own_key=False)
         # the backlog is slow: small pages and a tight burst limit of its own
         big.set_rate_limits(burst_limit=6, burst_window_s=3)
         fleet = FleetConnector(sim, tmp_path)
         fleet.write()
         text = with_backfill(fleet.file.read_text())
-        fleet.file.write_text(text.replace('name = "big"\n', 'name = "big"\npage_size = 50\n'))
+        text = text.replace('name = "big"\n', 'name = "big"\npage_size = 50\n')
+        # its DocuSign does not answer: a port nothing listens on
+        text = text.replace('name = "unreachable"\n', 'name = "unreachable"\n'
+                            f'monitor_url = "http://127.0.0.1:{free_port()}"\n')
+        fleet.file.write_text(text)
         broken.set_stream_status(503)
         revoked.set_consent(False)
         with open(tmp_path / "stderr", "wb") as stderr_file:
@@ -80,6 +92,8 @@ def test_a_failing_organization_and_a_slow_backlog_do_not_hold_up_the_others(tmp
         # each failure is said under its organization's name (a 503 is retried: a warning)
         assert any("organization=broken" in line and "HTTP 503" in line for line in said)
         assert any("organization=revoked" in line and "consent" in line for line in said)
+        assert any("organization=unreachable" in line and "cannot reach DocuSign" in line
+                   for line in said)
         assert not any(("organization=idle" in line or "organization=big" in line)
                        and (" error: " in line or "HTTP 503" in line) for line in said)
         status = json.loads(fleet.run("status", "--json").stdout)
