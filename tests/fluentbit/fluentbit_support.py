@@ -407,8 +407,7 @@ def run_case(case: Case, work: Path) -> Outcome:
     work.mkdir(parents=True, exist_ok=True)
     forward_port = free_port()
     config = localize(case.config, work, forward_port)
-    [output] = [o for o in load_fluent_bit(case.config).outputs
-                if o["match"] == "docusign.monitor"]
+    output = load_fluent_bit(case.config).events_output
     slow = case.kind == "restart"
     dest = Destination(output["name"], delay_s=0.3 if slow else 0.0)
     notes: Dict[str, Any] = {}

@@ -102,7 +102,9 @@ class FluentBitConfig:
 
     @property
     def events_output(self) -> Dict[str, Any]:
-        [found] = [o for o in self.outputs if o.get("match") == "docusign.monitor"]
+        """The output the events leave by (`match`, or a `match_regex` that takes them)."""
+        [found] = [o for o in self.outputs if o.get("match") == "docusign.monitor"
+                   or re.fullmatch(str(o.get("match_regex", "^$")), "docusign.monitor")]
         return found
 
     def parser(self, name: str) -> Dict[str, Any]:

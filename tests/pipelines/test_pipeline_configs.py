@@ -230,7 +230,7 @@ class TestFluentBitConfig:
             assert inp["storage.type"] == "filesystem"
         for out in cfg.outputs:
             assert out["retry_limit"] == "no_limits"
-            assert out["match"] in ("docusign.monitor", "docusign.diagnostics")
+            assert out is cfg.events_output
 
     def test_destination_settings_come_from_the_environment(self, path):
         cfg = load_fluent_bit(path)
