@@ -24,6 +24,7 @@ import select
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable
@@ -37,6 +38,10 @@ __all__ = [
 LAST_WORDS_TIMEOUT_S = 0.2
 #: Longest the watchdog lets the runs record their end (in the checkpoint) before it exits.
 RECORD_TIMEOUT_S = 0.5
+#: Threads recording the runs' ends at once. One fsync each, one after another, would not fit in
+#: `RECORD_TIMEOUT_S` for hundreds of organizations on a disk whose fsync takes milliseconds
+#: (`status` would then call their stop a kill); in parallel the filesystem commits them together.
+RECORD_THREADS = 64
 #: From the stop request to the watchdog ending the process.
 GRACE_S = 4.0
 #: From the stop request to the stop deadline: every wait (an output's write or acknowledgement,
@@ -191,9 +196,7 @@ class Stopper:
     def _force_exit(self) -> None:
         records = list(self._at_deadline)
         if records:
-            recorder = threading.Thread(target=_run_all, args=(records,), daemon=True)
-            recorder.start()
-            recorder.join(RECORD_TIMEOUT_S)  # a hung disk must not keep the process alive
+            record_all(records, RECORD_TIMEOUT_S)  # a hung disk must not keep the process alive
         line = ""
         if self.last_words is not None:
             try:
@@ -207,12 +210,31 @@ class Stopper:
         os._exit(0)
 
 
-def _run_all(records: list[Callable[[], None]]) -> None:
-    for record in records:
-        try:
-            record()
-        except Exception:  # noqa: BLE001 - nothing may keep the process from ending
-            pass
+def record_all(records: list[Callable[[], None]], timeout_s: float) -> None:
+    """Run every record, up to `RECORD_THREADS` at once, for at most ``timeout_s``: one that
+    hangs (a hung disk) holds up its thread only, and none keeps the process alive."""
+    pending = deque(records)
+
+    def work() -> None:
+        while True:
+            try:
+                record = pending.popleft()  # atomic: each record is run once
+            except IndexError:
+                return
+            try:
+                record()
+            except Exception:  # noqa: BLE001 - nothing may keep the process from ending
+                pass
+
+    workers = [
+        threading.Thread(target=work, name="stop-record", daemon=True)
+        for _ in range(min(len(records), RECORD_THREADS))
+    ]
+    give_up_at = time.monotonic() + timeout_s
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, give_up_at - time.monotonic()))
 
 
 def write_if_writable(fd: int, line: str) -> None:

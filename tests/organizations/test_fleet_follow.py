@@ -4,9 +4,12 @@ ECS documents name their organization."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import signal
 import socket
+import termios
 import threading
 import time
 from collections import Counter
@@ -160,3 +163,47 @@ def test_forward_tags_and_ecs_documents_name_their_organization(tmp_path):
                 assert entry.record["organization"]["id"] == globex.organization_id
         assert {e.record["event"]["id"] for e in entries} == set(
             acme.event_ids() + globex.event_ids())
+
+
+def test_a_forced_stop_records_every_organizations_end(tmp_path):
+    # The output's reader stopped reading: one organization's page is stuck in the write, the
+    # others wait for the output, and the stop reaches the watchdog. Every organization's run
+    # must still record its end, or `status` calls it killed (SIGKILL, out of memory, a reboot).
+    with Simulator(rate_limits=False) as sim:
+        names = [f"customer-{n:02d}" for n in range(50)]
+        for name in names:
+            sim.add_organization(name, backlog=100, own_key=False)
+        fleet = FleetConnector(sim, tmp_path)
+        fleet.write()
+        fleet.file.write_text(with_backfill(fleet.file.read_text()))
+        with open(tmp_path / "stderr", "wb") as stderr_file:
+            process = fleet.popen("run", "--follow", env=FAST, stderr=stderr_file)
+        try:  # stdout is never read: the pipe fills
+
+            def all_started_and_stdout_full() -> bool:
+                try:
+                    started = all(
+                        fleet.checkpoint(n)["health"]["last_run"]["pid"] == process.pid
+                        for n in names)
+                except (OSError, ValueError, KeyError, TypeError):
+                    return False
+                unread = array.array("i", [0])
+                fcntl.ioctl(process.stdout.fileno(), termios.FIONREAD, unread)
+                return started and unread[0] >= 60000
+
+            Lines.wait(None, all_started_and_stdout_full)  # type: ignore[arg-type]
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+        finally:
+            process.kill()
+        stderr = (tmp_path / "stderr").read_text()
+        assert "still blocked after the grace period" in stderr  # the watchdog ended it
+        status = fleet.run("status", "--json")
+        report = json.loads(status.stdout)
+        killed = [n for n in names if "killed" in json.dumps(report[n])]
+        assert killed == []
+        for name in names:
+            run = fleet.checkpoint(name)["health"]["last_run"]
+            assert run.get("ended_at"), name
+        stopped = [n for n in names if "stopped" in fleet.checkpoint(n)["health"]["last_run"]]
+        assert len(stopped) > 1  # ended by the watchdog's records, not by themselves
