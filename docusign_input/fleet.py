@@ -39,6 +39,7 @@ from .errors import (
 )
 from .organizations import Fleet, Organization
 from .report import Reporter
+from .signals import waiting_on
 
 if TYPE_CHECKING:
     import requests
@@ -170,7 +171,9 @@ class OrganizationOutput:
         named = self._annotate[1]
         mapping = self.mapping
         documents = [named(mapping(e) if mapping else e) for e in events]
-        with self.lock:
+        with waiting_on("another organization's page was holding the output"):
+            self.lock.acquire()
+        try:
             if stopping():
                 # Waited for the output while a stop came: start no new page (it is not
                 # checkpointed and comes again next run), so the stop is not queued behind
@@ -182,6 +185,8 @@ class OrganizationOutput:
                 self.inner.deliver(documents, stopping, tag=self.tag)  # type: ignore[call-arg]
             else:
                 self.inner.deliver(documents, stopping)
+        finally:
+            self.lock.release()
 
     def close(self) -> None:
         pass  # the fleet closes the shared output once

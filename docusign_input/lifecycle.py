@@ -13,6 +13,7 @@ organization is the one-element case.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -380,13 +381,14 @@ class CheckpointRun:
         try:
             checkpoint = record_run_start(store, checkpoint, self.follow, settings.poll_interval_s)
             started = checkpoint
+            run_thread = threading.get_ident()  # whose wait the forced stop names
 
             def record_forced_stop() -> None:
                 # Amend what was saved last, under the store's save lock: a page the run's
                 # thread saved meanwhile is never rewound (its events would be sent again).
                 with store.saving:
                     record_run_end(store, store.last_saved or started, EXIT_OK,
-                                   stopped=forced_stop(self.stopper.blocked_on))
+                                   stopped=forced_stop(self.stopper.blocked_on(run_thread)))
 
             cancel_record = self.stopper.at_deadline(record_forced_stop)
             output = self.output or open_output(settings, warn=reporter.warning, follow=self.follow)

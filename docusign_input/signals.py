@@ -70,11 +70,18 @@ def waiting_on(what: str) -> Iterator[None]:
     if stopper is None:
         yield
         return
-    previous, stopper.blocked_on = stopper.blocked_on, what
+    # Per thread: with many organizations, each run's thread waits on its own thing, and the
+    # watchdog records each run's end with its own thread's wait.
+    waits, thread = stopper._waits, threading.get_ident()
+    previous = waits.get(thread)
+    waits[thread] = what
     try:
         yield
     finally:
-        stopper.blocked_on = previous
+        if previous is None:
+            waits.pop(thread, None)
+        else:
+            waits[thread] = previous
 
 
 def bounded_timeout(connect_s: float, read_s: float) -> tuple[float, float]:
@@ -102,8 +109,8 @@ class Stopper:
         self.grace_s = grace_s
         #: The stop deadline (monotonic), set by the first stop request: see `stop_deadline`.
         self.deadline: float | None = None
-        #: What a blocking call is waiting for, if one is (see `waiting_on`).
-        self.blocked_on: str | None = None
+        #: What each thread's blocking call is waiting for, if one is (see `waiting_on`).
+        self._waits: dict[int, str] = {}
         #: Builds the line the watchdog writes before ending the process (called in its thread).
         self.last_words = last_words
         self.signal_name: str | None = None
@@ -114,6 +121,11 @@ class Stopper:
         #: Run by the watchdog before it ends the process: each run records its end, so that
         #: `status` does not take a stop for a kill.
         self._at_deadline: list[Callable[[], None]] = []
+
+    def blocked_on(self, thread: int) -> str | None:
+        """What the thread ``thread`` (a `threading.get_ident`) is blocked on, if it is waiting
+        in `waiting_on`; readable from any thread (the watchdog's)."""
+        return self._waits.get(thread)
 
     def at_deadline(self, record: Callable[[], None]) -> Callable[[], None]:
         """Have the watchdog call `record` before it ends the process (in its thread, within

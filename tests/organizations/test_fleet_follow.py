@@ -205,5 +205,12 @@ def test_a_forced_stop_records_every_organizations_end(tmp_path):
         for name in names:
             run = fleet.checkpoint(name)["health"]["last_run"]
             assert run.get("ended_at"), name
-        stopped = [n for n in names if "stopped" in fleet.checkpoint(n)["health"]["last_run"]]
+        stopped = {n: fleet.checkpoint(n)["health"]["last_run"].get("stopped", "")
+                   for n in names}
+        stopped = {n: why for n, why in stopped.items() if why}
         assert len(stopped) > 1  # ended by the watchdog's records, not by themselves
+        # each names its own run's wait: one was writing, the others waited for the output
+        writing = [n for n, why in stopped.items() if "output's reader was not reading" in why]
+        assert len(writing) == 1, writing
+        assert all("another organization's page was holding the output" in why
+                   for n, why in stopped.items() if n not in writing), stopped

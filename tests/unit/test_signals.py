@@ -64,3 +64,42 @@ def test_a_hung_record_does_not_hold_up_the_others_or_the_exit(monkeypatch):
     finally:
         hung.set()
     assert sorted(recorded) == list(range(10))
+
+
+def test_each_thread_s_wait_is_named_for_its_own_run(monkeypatch):
+    # Many organizations: one run's thread is stuck writing to the output while another's is
+    # waiting for DocuSign and a third's wait has ended. A forced stop names each run's own wait.
+    stopper = signals.Stopper()
+    monkeypatch.setattr(signals, "_installed", stopper)
+    entered = {name: threading.Event() for name in ("output", "docusign", "done")}
+    release = {name: threading.Event() for name in entered}
+    threads: dict[str, int] = {}
+
+    def run(name: str, what: str) -> None:
+        threads[name] = threading.get_ident()
+        with signals.waiting_on(what):
+            entered[name].set()
+            release[name].wait(10)
+
+    workers = [
+        threading.Thread(target=run, args=("output", "the output's reader was not reading")),
+        threading.Thread(target=run, args=("docusign", "DocuSign Monitor had not answered")),
+        threading.Thread(target=run, args=("done", "DocuSign's auth server had not answered")),
+    ]
+    try:
+        for worker, name in zip(workers, entered):
+            worker.start()
+            assert entered[name].wait(10)
+        release["done"].set()  # its wait ends; the two others' go on
+        workers[2].join(10)
+        assert stopper.blocked_on(threads["output"]) == "the output's reader was not reading"
+        assert stopper.blocked_on(threads["docusign"]) == "DocuSign Monitor had not answered"
+        assert stopper.blocked_on(threads["done"]) is None
+        with signals.waiting_on("the test's own wait"):
+            assert stopper.blocked_on(threading.get_ident()) == "the test's own wait"
+        assert stopper.blocked_on(threading.get_ident()) is None
+    finally:
+        for event in release.values():
+            event.set()
+        for worker in workers:
+            worker.join(10)
