@@ -43,7 +43,7 @@ from .retry import FOLLOW_BACKOFF, RUN_BACKOFF, Backoff, pacing_delay_s
 from .signals import Stopped, Stopper
 from .timestamps import format_time
 
-__all__ = ["Stopper", "Collector", "SyncResult", "deliver", "Stopped"]
+__all__ = ["Stopper", "Collector", "SyncResult", "delivered", "Stopped"]
 
 
 class PageSource(Protocol):
@@ -65,11 +65,13 @@ class SyncResult:
     next_sync_in_s: float = 0.0
 
 
-def deliver(
-    plan: PagePlan, checkpoint: Checkpoint, output: Output, store: CheckpointStore, stopper: Stopper
+def delivered(
+    plan: PagePlan, checkpoint: Checkpoint, output: Output, stopper: Stopper
 ) -> Checkpoint:
-    """Hand the page to the output, which returns once the receiver has it, then save the
-    checkpoint that covers it (returned).
+    """Hand the page to the output, which returns once the receiver has it; returns the
+    checkpoint that covers it, which the caller then saves (`Collector.sync`: right away for a
+    page of a drain; once with the sync's summary, in `Collector._finish`, for the page that ends
+    the sync, so an idle poll costs one save, one fsync, not two).
 
     The crash windows:
     - before the write: nothing delivered, the checkpoint still points before the page; the next
@@ -83,7 +85,7 @@ def deliver(
     """
     output.deliver(plan.events, lambda: stopper.stopping)
     stamp = plan.position.updated_at
-    updated = replace(
+    return replace(
         checkpoint,
         position=plan.position,
         health=replace(
@@ -94,8 +96,6 @@ def deliver(
             consecutive_failures=0,
         ),
     )
-    store.save(updated)
-    return updated
 
 
 class Collector:
@@ -199,9 +199,9 @@ class Collector:
             plan = plan_page(
                 result.checkpoint.position, cursor, page, now=self.now(), page_size=self.page_size
             )
-            result.checkpoint = deliver(
-                plan, result.checkpoint, self.output, self.store, self.stopper
-            )
+            # Saved after its delivery: once with the sync's summary (`_finish`) if it ends the
+            # sync, else right below (see `delivered`).
+            result.checkpoint = delivered(plan, result.checkpoint, self.output, self.stopper)
             self.current = result.checkpoint
             self.delivered += len(plan.events)
             result.pages += 1
@@ -236,6 +236,7 @@ class Collector:
                     self._rate_per_s = cycle_rate(received, now_s - head_at)
                 self._head_at = now_s
                 break
+            self.store.save(result.checkpoint)  # before anything else: the page is delivered
             now_m = self.monotonic()
             if page.events:
                 empty_since = None

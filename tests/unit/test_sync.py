@@ -400,3 +400,38 @@ def test_follow_of_a_busy_account_reads_past_a_short_answer_to_the_head(tmp_path
     assert c.sleeps == [60, 60, 60]
     # Cycle 2 had 3 events in 60 s; cycle 3's one-event answer came with 3 due: read past it.
     assert out.pages == [["e1"], ["e2", "e3"], ["e4"], ["e5"], ["e6", "e7"]]
+
+
+class CountingStore(CheckpointStore):
+    def __init__(self, path) -> None:
+        super().__init__(path)
+        self.saved: list[Checkpoint] = []
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        super().save(checkpoint)
+        self.saved.append(checkpoint)
+
+
+def test_an_idle_poll_saves_the_checkpoint_once_and_a_page_only_after_its_delivery(tmp_path):
+    # An idle poll (one empty page at the head) is one save (one fsync), with the health the
+    # run's status needs; 1,000 organizations polling every minute paid for two.
+    source = Source({"c0": [Page([], "c0")]})
+    c, out, _ = collector(tmp_path, source)
+    store = c.store = CountingStore(tmp_path / "cp.json")
+    out.store = store
+    before = Checkpoint("development", "u", position=Position(cursor="c0"))
+    c.sync(before)
+    assert len(store.saved) == 1
+    saved = store.load()
+    assert saved.health.last_sync["pages"] == 1 and saved.health.last_success
+    assert saved.health.last_error is None
+    # A drain: each page saved once, after its delivery and before the next page is written;
+    # the page that ends the sync once, with the sync's summary.
+    source.script = {"c0": [Page([ev(1), ev(2)], "c1")], "c1": [Page([ev(3)], "c2")],
+                     "c2": [Page([], "c2")]}
+    store.saved.clear()
+    c.sync(saved)
+    assert out.pages == [["e1", "e2"], ["e3"]] and out.cursor_at_write == ["c0", "c1"]
+    assert [cp.cursor for cp in store.saved] == ["c1", "c2", "c2"]
+    assert store.load().health.events_delivered == 3
+    assert store.load().health.last_sync["events"] == 3
