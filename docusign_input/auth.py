@@ -38,7 +38,7 @@ from .errors import (
     TokenRejected,
 )
 from .keyprint import token_fingerprint
-from .redact import register, scrub
+from .redact import register_until, scrub
 from .retry import retry_after_s
 from .settings import DEFAULT_REDIRECT_URI, Settings
 from .signals import bounded_timeout, waiting_on
@@ -267,7 +267,7 @@ class TokenProvider:
         assertion = build_assertion(
             self._key, settings.integration_key.reveal(), settings.user_id, settings.auth_url, now
         )
-        register(assertion)
+        register_until(int(now) + ASSERTION_LIFETIME_S, assertion, now=now)
         body = self._exchange(assertion)
         token, lifetime = _token_from(body, self._host())
         self.mints += 1
@@ -398,7 +398,8 @@ class TokenProvider:
         )
 
     def _set(self, token: str, expires_at: float, refresh_at: float) -> None:
-        register(token)  # minted or read from the cache: masked wherever it is echoed
+        # Minted or read from the cache: masked wherever it is echoed, until it has expired.
+        register_until(expires_at, token, now=self.clock())
         self._token, self._expires_at, self._refresh_at = token, expires_at, refresh_at
 
     # -- the cache file -------------------------------------------------------------------

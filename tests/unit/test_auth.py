@@ -685,3 +685,30 @@ def test_fetch_organization_id_errors(server: FakeAccountServer, status: int, er
     with pytest.raises(error) as caught:
         fetch_organization_id(requests.Session(), server.url, TOKEN)
     assert TOKEN not in str(caught.value)
+
+
+def test_expired_tokens_and_assertions_leave_the_redactor_the_live_one_stays_masked(
+    settings: Settings, server: FakeAccountServer
+) -> None:
+    # A run that mints every hour for two days: 48 tokens and 48 signed assertions. Kept
+    # registered forever, 1,000 organizations add ~48,000 values a day; expired ones go.
+    from docusign_input.redact import REDACTOR, scrub
+
+    clock = Clock()
+    tokens = provider(settings, clock, use_cache=False)
+    tokens.get_token()
+
+    def mint_hourly(hours: range) -> None:
+        for hour in hours:
+            server.answers = [token_answer(f"access-token-of-hour-{hour:02d}")]
+            clock.now += 3600
+            assert tokens.get_token() == f"access-token-of-hour-{hour:02d}"
+
+    mint_hourly(range(1, 49))
+    assert tokens.mints == 49
+    assert scrub("token access-token-of-hour-48") == "token ********"  # live: masked
+    assert scrub("token access-token-of-hour-47") == "token ********"  # just expired: still
+    assert scrub("token access-token-of-hour-01") == "token access-token-of-hour-01"  # gone
+    size = REDACTOR.registered()
+    mint_hourly(range(49, 73))  # a third day: the registry does not grow
+    assert REDACTOR.registered() == size

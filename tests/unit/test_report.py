@@ -51,3 +51,23 @@ def test_thousands_of_registered_secrets_are_each_masked_leftmost_and_longest_fi
     consent = f"https://x/oauth/auth?client_id={values[7]}&x=1 and {values[7]}"
     assert redactor.scrub(consent) == f"https://x/oauth/auth?client_id={values[7]}&x=1 and {MASK}"
     assert redactor.scrub(consent, consent_url=False).count(MASK) == 2
+
+
+def test_a_short_lived_secret_is_masked_until_an_hour_after_it_expires_and_then_let_go():
+    redactor = Redactor()
+    redactor.register("for-good-secret")
+    redactor.register_until(1000.0, "token-one-expires-1000", now=0.0)
+    redactor.register_until(1000.0, "for-good-secret", now=0.0)  # registered for good: stays
+    redactor.register_until(1000.0, "token-renewed-later", now=0.0)
+    redactor.register_until(9000.0, "token-renewed-later", now=500.0)  # a later expiry wins
+    text = "token-one-expires-1000 for-good-secret token-renewed-later"
+    # live, then expired but within the hour: masked
+    redactor.register_until(5000.0, "another-token-2", now=999.0)
+    assert redactor.scrub(text) == "******** ******** ********"
+    redactor.register_until(5000.0, "another-token-3", now=1000.0 + 3599.0)
+    assert redactor.scrub(text) == "******** ******** ********"
+    # an hour after its expiry the registry lets it go; the rest stays masked
+    redactor.register_until(9000.0, "another-token-4", now=1000.0 + 3601.0)
+    assert redactor.scrub(text) == "token-one-expires-1000 ******** ********"
+    assert redactor.scrub("another-token-2 another-token-4") == "******** ********"
+    assert redactor.registered() == 5
