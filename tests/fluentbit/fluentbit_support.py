@@ -60,17 +60,40 @@ _HANDED_OUT: set = set()
 _PORTS_LOCK = threading.Lock()
 
 
+def _below_ephemeral_range() -> range:
+    """Ports under the kernel's range for outgoing connections' local ports. A port the kernel
+    hands out for `bind(0)` lies inside that range, so a client connection (Fluent Bit's, Loki's,
+    the connector's) can take it as its own local port between our probe and a receiver's bind,
+    or while a destination is down before it comes back on the same port: `Address already in
+    use`, seen in CI with the Loki runs beside these."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1024, low - 12000), low)
+
+
+_CANDIDATES = _below_ephemeral_range()
+
+
 def free_port() -> int:
-    """A port nothing listens on, never the same twice in a session (the runs start at once:
-    two of them must not be given one port between its probe and its bind)."""
+    """A port nothing listens on, outside the ephemeral range, never the same twice in a session
+    (the runs start at once: two of them must not be given one port between its probe and its
+    bind)."""
     with _PORTS_LOCK:
-        while True:
+        start = (os.getpid() * 7919 + len(_HANDED_OUT) * 104729) % len(_CANDIDATES)
+        for step in range(len(_CANDIDATES)):
+            port = _CANDIDATES[(start + step) % len(_CANDIDATES)]
+            if port in _HANDED_OUT:
+                continue
             with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
-            if port not in _HANDED_OUT:
-                _HANDED_OUT.add(port)
-                return port
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 # -- configs ----------------------------------------------------------------------------------
