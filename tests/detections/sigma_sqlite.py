@@ -9,28 +9,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
 
+from scenario_rules import EXPECTED  # noqa: F401  (the proofs import it from here)
 from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = sorted((REPO / "detections" / "sigma").glob("*.yml"))
-
-#: The rule (file stem) each scenario must fire, and it alone.
-EXPECTED = {
-    "brute-force": "docusign_brute_force_one_user",
-    "password-spray": "docusign_password_spray_one_ip",
-    "failures-then-success": "docusign_login_success_after_failures",
-    "new-country": "docusign_login_unexpected_country",
-    "credential-leak": "docusign_credential_leak_alert",
-    "outside-ip-ranges": "docusign_ip_outside_allowed_ranges_alert",
-    "mass-download": "docusign_mass_envelope_download",
-    "mass-deletion": "docusign_mass_envelope_deletion",
-    "admin-granted": "docusign_administrator_granted",
-    "mfa-disabled": "docusign_two_factor_disabled",
-    "sign-in-policy-weakened": "docusign_sign_in_policy_weakened",
-    "connect-changed": "docusign_connect_configuration_changed",
-    "monitor-alert": "docusign_monitor_alert",
-}
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:

@@ -24,6 +24,7 @@ import yaml
 from fluentbit_support import SKIP_REASON, binaries, wait_until
 from loki_runs import LokiRun
 from pipeline_support import FLUENT_BIT_DIR
+from scenario_rules import EXPECTED
 
 from docusign_input.simulator.scenarios import SCENARIOS
 
@@ -35,22 +36,6 @@ CONFIG = FLUENT_BIT_DIR / "forward-loki.yaml"
 SPACING_S = 100 * 60
 DAY_S = 86400
 
-#: The rule each scenario must fire, and it alone (as tests/detections/test_sigma_proof.py).
-EXPECTED = {
-    "brute-force": "docusign_brute_force_one_user",
-    "password-spray": "docusign_password_spray_one_ip",
-    "failures-then-success": "docusign_login_success_after_failures",
-    "new-country": "docusign_login_unexpected_country",
-    "credential-leak": "docusign_credential_leak_alert",
-    "outside-ip-ranges": "docusign_ip_outside_allowed_ranges_alert",
-    "mass-download": "docusign_mass_envelope_download",
-    "mass-deletion": "docusign_mass_envelope_deletion",
-    "admin-granted": "docusign_administrator_granted",
-    "mfa-disabled": "docusign_two_factor_disabled",
-    "sign-in-policy-weakened": "docusign_sign_in_policy_weakened",
-    "connect-changed": "docusign_connect_configuration_changed",
-    "monitor-alert": "docusign_monitor_alert",
-}
 
 
 def _rules() -> Dict[str, str]:
